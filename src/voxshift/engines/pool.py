@@ -1,0 +1,54 @@
+"""Bounded inference pool: CPU-bound model calls run off the event loop, and excess load is refused.
+
+Threads, not processes: CTranslate2 and ONNX Runtime release the GIL during inference, and threads
+let every worker share the one copy of each model loaded in the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from voxshift.errors import Overloaded
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class InferencePool:
+    def __init__(self, workers: int, queue_size: int, *, retry_after_s: int = 1) -> None:
+        if workers < 1 or queue_size < 0:
+            raise ValueError("workers must be >= 1 and queue_size >= 0")
+        self.workers = workers
+        self.queue_size = queue_size
+        self.retry_after_s = retry_after_s
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voxshift-infer")
+        self._in_flight = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.workers + self.queue_size
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn`` on a worker; raise Overloaded at once when every worker and queue slot is taken."""
+        if self._in_flight >= self.capacity:
+            raise Overloaded(
+                f"inference queue is full ({self._in_flight} requests in flight); retry shortly",
+                retry_after_s=self.retry_after_s,
+            )
+        self._in_flight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        finally:
+            self._in_flight -= 1
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
