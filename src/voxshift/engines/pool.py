@@ -44,11 +44,14 @@ class InferencePool:
                 retry_after_s=self.retry_after_s,
             )
         self._in_flight += 1
-        try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-        finally:
-            self._in_flight -= 1
+        future = self._executor.submit(functools.partial(fn, *args, **kwargs))
+        # Count the slot free only when the worker really finishes: a caller that timed out and
+        # moved on does not stop the thread, and the next request must not be admitted on top of it.
+        future.add_done_callback(self._release)
+        return await asyncio.wrap_future(future)
+
+    def _release(self, _future: object) -> None:
+        self._in_flight -= 1
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
