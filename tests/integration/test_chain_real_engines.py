@@ -1,0 +1,243 @@
+"""ProviderChain with a real engine as the healthy link: espeak-ng synthesises real audio.
+
+The failing links are deliberately broken providers (that is the thing under test); the answer
+that comes back must be real speech from the espeak-ng binary, not a stub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from voxshift.engines.base import Availability, EngineInfo, Speech, TTSProvider, TTSRequest
+from voxshift.engines.chain import Attempt, BreakerRegistry, ChainResult, ProviderChain
+from voxshift.errors import ProviderError
+
+ESPEAK = shutil.which("espeak-ng")
+pytestmark = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng binary not installed")
+
+SENTENCE = TTSRequest(text="The quick brown fox jumps over the lazy dog.", language="en")
+
+
+def _pcm_from_wav_stream(wav: bytes) -> Speech:
+    """espeak-ng --stdout writes a streaming WAV whose size fields are placeholders (0x7ffff...),
+    so walk the chunks and take everything after the ``data`` header instead of trusting sizes."""
+    if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
+        raise ProviderError("espeak", "espeak-ng did not write a WAV stream")
+    pos, rate = 12, 0
+    while pos + 8 <= len(wav):
+        chunk, size = wav[pos : pos + 4], struct.unpack_from("<I", wav, pos + 4)[0]
+        if chunk == b"fmt ":
+            rate = struct.unpack_from("<I", wav, pos + 12)[0]
+        elif chunk == b"data":
+            pcm = wav[pos + 8 :]
+            return Speech(pcm=pcm[: len(pcm) // 2 * 2], sample_rate=rate)
+        pos += 8 + size
+    raise ProviderError("espeak", "no data chunk in espeak-ng output")
+
+
+class RealEspeak:
+    """A minimal real espeak-ng provider: the actual binary via an asyncio subprocess.
+
+    TODO: switch to voxshift.engines.espeak.EspeakTTS(settings, pool) once it lands (a colleague
+    is writing it); this class only exists so the chain can be tested against real audio now.
+    """
+
+    def __init__(self, name: str = "espeak") -> None:
+        self.name = name
+        self.calls = 0
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(self.name, "tts", Availability(ESPEAK is not None, None), languages=("*",))
+
+    async def synthesize(self, request: TTSRequest) -> Speech:
+        self.calls += 1
+        assert ESPEAK is not None
+        proc = await asyncio.create_subprocess_exec(
+            ESPEAK,
+            "--stdout",
+            "-v",
+            request.language,
+            "--",
+            request.text,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise ProviderError(self.name, f"espeak-ng exited {proc.returncode}: {err.decode().strip()}")
+        return _pcm_from_wav_stream(out)
+
+
+class Raising:
+    def __init__(self, name: str = "cloud") -> None:
+        self.name = name
+        self.calls = 0
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(self.name, "tts", Availability(True))
+
+    async def synthesize(self, request: TTSRequest) -> Speech:
+        self.calls += 1
+        raise ProviderError(self.name, "HTTP 500 from upstream")
+
+
+class Hanging(Raising):
+    async def synthesize(self, request: TTSRequest) -> Speech:
+        self.calls += 1
+        await asyncio.sleep(10)
+        raise AssertionError("the chain should have timed this call out")
+
+
+class Outage(RealEspeak):
+    """A real espeak-ng behind a switch: while ``down`` it fails like a crashed engine."""
+
+    def __init__(self, name: str = "primary") -> None:
+        super().__init__(name)
+        self.down = True
+
+    async def synthesize(self, request: TTSRequest) -> Speech:
+        if self.down:
+            self.calls += 1
+            raise ProviderError(self.name, "engine crashed")
+        return await super().synthesize(request)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def chain_of(
+    *providers: TTSProvider,
+    registry: BreakerRegistry | None = None,
+    clock: FakeClock | None = None,
+    hang_timeout: float = 0.2,
+) -> ProviderChain[TTSProvider]:
+    # Only the deliberately hanging fake gets the short timeout; real espeak gets ample time.
+    return ProviderChain(
+        providers,
+        operation="tts",
+        timeout_for=lambda name: hang_timeout if name == "hanging" else 10.0,
+        breakers=registry or BreakerRegistry(failure_threshold=3, cooldown_s=30.0),
+        clock=clock or FakeClock(),
+    )
+
+
+def outcomes(attempts: list[Attempt]) -> list[tuple[str, str]]:
+    return [(a.provider, a.outcome) for a in attempts]
+
+
+def assert_real_speech(result: ChainResult[Speech]) -> None:
+    speech = result.value
+    assert speech.sample_rate >= 16_000
+    assert speech.duration_s > 0.3  # a nine-word sentence, not an empty or stub buffer
+    samples = np.frombuffer(speech.pcm, dtype="<i2").astype(np.float64)
+    assert np.sqrt(np.mean(samples**2)) > 300  # audible signal, not silence
+
+
+async def synth(chain: ProviderChain[TTSProvider]) -> ChainResult[Speech]:
+    return await chain.run(lambda p: p.synthesize(SENTENCE))
+
+
+async def test_raising_provider_then_real_espeak() -> None:
+    broken, espeak = Raising(), RealEspeak()
+    result = await synth(chain_of(broken, espeak))
+    assert result.provider == "espeak"
+    assert outcomes(result.attempts) == [("cloud", "error"), ("espeak", "ok")]
+    assert result.attempts[0].error == "HTTP 500 from upstream"
+    assert_real_speech(result)
+    assert result.latency_ms >= sum(a.latency_ms for a in result.attempts) * 0.99
+
+
+async def test_hanging_provider_times_out_then_real_espeak() -> None:
+    hanging, espeak = Hanging("hanging"), RealEspeak()
+    started = time.perf_counter()
+    result = await synth(chain_of(hanging, espeak, hang_timeout=0.2))
+    assert time.perf_counter() - started < 5.0
+    assert outcomes(result.attempts) == [("hanging", "timeout"), ("espeak", "ok")]
+    assert result.attempts[0].latency_ms >= 150.0
+    assert_real_speech(result)
+
+
+async def test_open_breaker_skips_broken_provider_and_espeak_answers() -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(failure_threshold=3, cooldown_s=30.0)
+    broken, espeak = Raising(), RealEspeak()
+    chain = chain_of(broken, espeak, registry=registry, clock=clock)
+    for _ in range(3):
+        result = await synth(chain)
+        assert outcomes(result.attempts) == [("cloud", "error"), ("espeak", "ok")]
+    assert registry.snapshot(clock())["cloud"].state == "open"
+
+    clock.now += 5.0
+    result = await synth(chain)
+    assert outcomes(result.attempts) == [("cloud", "circuit_open"), ("espeak", "ok")]
+    assert broken.calls == 3  # skipped, not called
+    assert registry.snapshot(clock())["cloud"].retry_in_s == pytest.approx(25.0)
+    assert_real_speech(result)
+
+
+async def test_half_open_probe_reaches_recovered_provider_and_closes_breaker() -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(failure_threshold=2, cooldown_s=30.0)
+    primary, espeak = Outage("primary"), RealEspeak("espeak")
+    chain = chain_of(primary, espeak, registry=registry, clock=clock)
+    await synth(chain)
+    await synth(chain)
+    assert registry.get("primary").state(clock()) == "open"
+
+    # Still cooling down: espeak answers, primary is not touched.
+    clock.now += 29.0
+    result = await synth(chain)
+    assert outcomes(result.attempts) == [("primary", "circuit_open"), ("espeak", "ok")]
+    assert primary.calls == 2
+
+    # Cool-down over, but primary is still down: the single probe fails and re-opens the breaker.
+    clock.now += 1.0
+    result = await synth(chain)
+    assert outcomes(result.attempts) == [("primary", "error"), ("espeak", "ok")]
+    assert primary.calls == 3
+    assert registry.get("primary").state(clock()) == "open"
+    assert registry.get("primary").opened_at == clock()
+
+    # Another cool-down; primary has recovered: the probe reaches it and the breaker closes.
+    primary.down = False
+    clock.now += 30.0
+    result = await synth(chain)
+    assert outcomes(result.attempts) == [("primary", "ok")]
+    assert result.provider == "primary"
+    assert_real_speech(result)
+    assert registry.get("primary").state(clock()) == "closed"
+    assert registry.get("primary").consecutive_failures == 0
+    espeak_calls = espeak.calls
+    result = await synth(chain)
+    assert result.provider == "primary"
+    assert espeak.calls == espeak_calls
+
+
+async def test_only_one_probe_while_it_is_in_flight_with_real_espeak() -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(failure_threshold=1, cooldown_s=30.0)
+    hanging, espeak = Hanging("hanging"), RealEspeak()
+    chain = chain_of(hanging, espeak, registry=registry, clock=clock, hang_timeout=0.3)
+    await synth(chain)  # times out: the breaker opens
+    assert hanging.calls == 1
+    clock.now += 30.0
+    probe = asyncio.create_task(synth(chain))
+    await asyncio.sleep(0.05)
+    others = await asyncio.gather(synth(chain), synth(chain))
+    for other in others:
+        assert outcomes(other.attempts) == [("hanging", "circuit_open"), ("espeak", "ok")]
+        assert_real_speech(other)
+    result = await probe
+    assert outcomes(result.attempts) == [("hanging", "timeout"), ("espeak", "ok")]
+    assert hanging.calls == 2
