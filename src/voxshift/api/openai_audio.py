@@ -1,0 +1,242 @@
+"""The OpenAI audio API (/v1/audio/*, /v1/models), so the official SDK works with base_url = voxshift."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from voxshift.api.deps import voice_service
+from voxshift.api.subtitles import to_srt, to_vtt
+from voxshift.core.language import language_name
+from voxshift.engines.base import Task
+from voxshift.errors import InvalidRequest, NotFound, PayloadTooLarge
+from voxshift.services.voice import OPENAI_VOICES, SynthesisResult, TranscriptionResult, VoiceV2Service
+
+router = APIRouter()
+
+STT_MODELS = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+TTS_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+STREAM_CHUNK = 16 * 1024
+
+
+def result_headers(provider: str, processing_ms: float) -> dict[str, str]:
+    return {"X-Voxshift-Provider": provider, "X-Voxshift-Processing-Ms": f"{processing_ms:.1f}"}
+
+
+async def read_upload(service: VoiceV2Service, file: UploadFile) -> bytes:
+    limit = service.settings.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"file is larger than the {service.settings.max_upload_mb:g} MB limit", param="file"
+        )
+    return data
+
+
+def _check_model(model: str, known: tuple[str, ...]) -> None:
+    if model not in known:
+        raise InvalidRequest(
+            f"model {model!r} is not served here; use one of {', '.join(known)}",
+            param="model",
+            code="model_not_found",
+        )
+
+
+async def _transcribe(
+    request: Request,
+    *,
+    task: Task,
+    file: UploadFile,
+    model: str,
+    language: str | None,
+    prompt: str | None,
+    response_format: str,
+    temperature: float,
+    granularities: list[str],
+) -> Response:
+    service = voice_service(request)
+    _check_model(model, STT_MODELS)
+    if response_format not in RESPONSE_FORMATS:
+        raise InvalidRequest(
+            f"response_format {response_format!r} is not supported; use one of {', '.join(RESPONSE_FORMATS)}",
+            param="response_format",
+        )
+    bad = [g for g in granularities if g not in ("word", "segment")]
+    if bad:
+        raise InvalidRequest(
+            f"timestamp_granularities[] {bad[0]!r} is unknown; use word or segment",
+            param="timestamp_granularities[]",
+        )
+    data = await read_upload(service, file)
+    result = await service.transcribe(
+        data,
+        language=language or "auto",
+        prompt=prompt,
+        temperature=temperature,
+        word_timestamps="word" in granularities,
+        task=task,
+        filename=file.filename,
+    )
+    headers = result_headers(result.provider_used, result.processing_time_ms)
+    return render_transcription(result, response_format, granularities, headers)
+
+
+def render_transcription(
+    result: TranscriptionResult, response_format: str, granularities: list[str], headers: dict[str, str]
+) -> Response:
+    if response_format == "text":
+        return PlainTextResponse(result.text + "\n", headers=headers)
+    if response_format == "srt":
+        return PlainTextResponse(to_srt(result.segments), headers=headers)
+    if response_format == "vtt":
+        return PlainTextResponse(to_vtt(result.segments), media_type="text/vtt", headers=headers)
+    if response_format == "json":
+        return JSONResponse({"text": result.text}, headers=headers)
+    body: dict[str, Any] = {
+        "task": result.task,
+        "language": language_name(result.detected_language),
+        "duration": round(result.duration_seconds, 3),
+        "text": result.text,
+        "segments": [
+            {
+                "id": s.id,
+                "seek": 0,
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "tokens": [],
+                "temperature": 0.0,
+                "avg_logprob": s.avg_logprob,
+                "compression_ratio": 1.0,
+                "no_speech_prob": s.no_speech_prob,
+            }
+            for s in result.segments
+        ],
+    }
+    if "word" in granularities:
+        body["words"] = [
+            {"word": w.word.strip(), "start": round(w.start, 3), "end": round(w.end, 3)}
+            for s in result.segments
+            for w in (s.words or ())
+        ]
+    return JSONResponse(body, headers=headers)
+
+
+Granularities = Annotated[list[str], Form(alias="timestamp_granularities[]")]
+
+
+@router.post("/v1/audio/transcriptions")
+async def transcriptions(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    model: Annotated[str, Form()],
+    language: Annotated[str | None, Form()] = None,
+    prompt: Annotated[str | None, Form()] = None,
+    response_format: Annotated[str, Form()] = "json",
+    temperature: Annotated[float, Form()] = 0.0,
+    timestamp_granularities: Granularities = [],  # noqa: B006 - FastAPI copies defaults
+) -> Response:
+    return await _transcribe(
+        request,
+        task="transcribe",
+        file=file,
+        model=model,
+        language=language,
+        prompt=prompt,
+        response_format=response_format,
+        temperature=temperature,
+        granularities=timestamp_granularities,
+    )
+
+
+@router.post("/v1/audio/translations")
+async def translations(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    model: Annotated[str, Form()],
+    prompt: Annotated[str | None, Form()] = None,
+    response_format: Annotated[str, Form()] = "json",
+    temperature: Annotated[float, Form()] = 0.0,
+) -> Response:
+    return await _transcribe(
+        request,
+        task="translate",
+        file=file,
+        model=model,
+        language=None,
+        prompt=prompt,
+        response_format=response_format,
+        temperature=temperature,
+        granularities=[],
+    )
+
+
+class SpeechRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    input: str
+    voice: str
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    instructions: str | None = None  # accepted for compatibility; local engines have no instructable voice
+    language: str | None = None  # voxshift extension: the OpenAI API has none, so it is guessed from the text
+
+
+def known_voices(service: VoiceV2Service) -> set[str]:
+    voices = set(OPENAI_VOICES)
+    for info in service.engines.infos():
+        if info.kind == "tts":
+            voices.update(info.voices)
+    return voices
+
+
+async def _chunks(audio: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(audio), STREAM_CHUNK):
+        yield audio[start : start + STREAM_CHUNK]
+
+
+def audio_response(result: SynthesisResult) -> StreamingResponse:
+    headers = result_headers(result.provider_used, result.processing_time_ms)
+    headers["X-Voxshift-Duration-S"] = f"{result.duration_seconds:.3f}"
+    return StreamingResponse(_chunks(result.audio), media_type=result.content_type, headers=headers)
+
+
+@router.post("/v1/audio/speech")
+async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
+    service = voice_service(request)
+    _check_model(body.model, TTS_MODELS)
+    if body.voice not in known_voices(service):
+        raise InvalidRequest(
+            f"voice {body.voice!r} is unknown; use one of {', '.join(sorted(known_voices(service)))}",
+            param="voice",
+        )
+    result = await service.synthesize(
+        body.input,
+        language=body.language,
+        format=body.response_format,
+        voice=body.voice,
+        speed=body.speed,
+    )
+    return audio_response(result)
+
+
+@router.get("/v1/models")
+async def models() -> dict[str, Any]:
+    return {"object": "list", "data": [_model(m) for m in (*STT_MODELS, *TTS_MODELS)]}
+
+
+@router.get("/v1/models/{model_id}")
+async def model(model_id: str) -> dict[str, Any]:
+    if model_id not in (*STT_MODELS, *TTS_MODELS):
+        raise NotFound(f"model {model_id!r} does not exist", param="model", code="model_not_found")
+    return _model(model_id)
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": "voxshift"}

