@@ -8,70 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import struct
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
+from voxshift.config import load_settings
 from voxshift.engines.base import Availability, EngineInfo, Speech, TTSProvider, TTSRequest
 from voxshift.engines.chain import Attempt, BreakerRegistry, ChainResult, ProviderChain
+from voxshift.engines.espeak import EspeakTTS
+from voxshift.engines.pool import InferencePool
 from voxshift.errors import ProviderError
 
 ESPEAK = shutil.which("espeak-ng")
 pytestmark = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng binary not installed")
 
 SENTENCE = TTSRequest(text="The quick brown fox jumps over the lazy dog.", language="en")
-
-
-def _pcm_from_wav_stream(wav: bytes) -> Speech:
-    """espeak-ng --stdout writes a streaming WAV whose size fields are placeholders (0x7ffff...),
-    so walk the chunks and take everything after the ``data`` header instead of trusting sizes."""
-    if wav[:4] != b"RIFF" or wav[8:12] != b"WAVE":
-        raise ProviderError("espeak", "espeak-ng did not write a WAV stream")
-    pos, rate = 12, 0
-    while pos + 8 <= len(wav):
-        chunk, size = wav[pos : pos + 4], struct.unpack_from("<I", wav, pos + 4)[0]
-        if chunk == b"fmt ":
-            rate = struct.unpack_from("<I", wav, pos + 12)[0]
-        elif chunk == b"data":
-            pcm = wav[pos + 8 :]
-            return Speech(pcm=pcm[: len(pcm) // 2 * 2], sample_rate=rate)
-        pos += 8 + size
-    raise ProviderError("espeak", "no data chunk in espeak-ng output")
-
-
-class RealEspeak:
-    """A minimal real espeak-ng provider: the actual binary via an asyncio subprocess.
-
-    TODO: switch to voxshift.engines.espeak.EspeakTTS(settings, pool) once it lands (a colleague
-    is writing it); this class only exists so the chain can be tested against real audio now.
-    """
-
-    def __init__(self, name: str = "espeak") -> None:
-        self.name = name
-        self.calls = 0
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(self.name, "tts", Availability(ESPEAK is not None, None), languages=("*",))
-
-    async def synthesize(self, request: TTSRequest) -> Speech:
-        self.calls += 1
-        assert ESPEAK is not None
-        proc = await asyncio.create_subprocess_exec(
-            ESPEAK,
-            "--stdout",
-            "-v",
-            request.language,
-            "--",
-            request.text,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise ProviderError(self.name, f"espeak-ng exited {proc.returncode}: {err.decode().strip()}")
-        return _pcm_from_wav_stream(out)
 
 
 class Raising:
@@ -94,18 +47,35 @@ class Hanging(Raising):
         raise AssertionError("the chain should have timed this call out")
 
 
-class Outage(RealEspeak):
-    """A real espeak-ng behind a switch: while ``down`` it fails like a crashed engine."""
+class Outage:
+    """The real espeak-ng engine behind a switch: while ``down`` it fails like a crashed engine."""
 
-    def __init__(self, name: str = "primary") -> None:
-        super().__init__(name)
+    def __init__(self, engine: EspeakTTS, name: str = "primary") -> None:
+        self.name = name
+        self.engine = engine
         self.down = True
+        self.calls = 0
+
+    def info(self) -> EngineInfo:
+        return self.engine.info()
 
     async def synthesize(self, request: TTSRequest) -> Speech:
+        self.calls += 1
         if self.down:
-            self.calls += 1
             raise ProviderError(self.name, "engine crashed")
-        return await super().synthesize(request)
+        return await self.engine.synthesize(request)
+
+
+@pytest.fixture(scope="module")
+def espeak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EspeakTTS]:
+    """The real engine, built the way the service builds it (the shared conftest fixture would
+    also fetch the Whisper model, which these tests do not need)."""
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("voxshift-chain"))
+    pool = InferencePool(workers=1, queue_size=4)
+    engine = EspeakTTS(settings, pool)
+    assert engine.info().availability.available, engine.info().availability.reason
+    yield engine
+    pool.shutdown()
 
 
 class FakeClock:
@@ -148,8 +118,8 @@ async def synth(chain: ProviderChain[TTSProvider]) -> ChainResult[Speech]:
     return await chain.run(lambda p: p.synthesize(SENTENCE))
 
 
-async def test_raising_provider_then_real_espeak() -> None:
-    broken, espeak = Raising(), RealEspeak()
+async def test_raising_provider_then_real_espeak(espeak: EspeakTTS) -> None:
+    broken = Raising()
     result = await synth(chain_of(broken, espeak))
     assert result.provider == "espeak"
     assert outcomes(result.attempts) == [("cloud", "error"), ("espeak", "ok")]
@@ -158,8 +128,8 @@ async def test_raising_provider_then_real_espeak() -> None:
     assert result.latency_ms >= sum(a.latency_ms for a in result.attempts) * 0.99
 
 
-async def test_hanging_provider_times_out_then_real_espeak() -> None:
-    hanging, espeak = Hanging("hanging"), RealEspeak()
+async def test_hanging_provider_times_out_then_real_espeak(espeak: EspeakTTS) -> None:
+    hanging = Hanging("hanging")
     started = time.perf_counter()
     result = await synth(chain_of(hanging, espeak, hang_timeout=0.2))
     assert time.perf_counter() - started < 5.0
@@ -168,10 +138,10 @@ async def test_hanging_provider_times_out_then_real_espeak() -> None:
     assert_real_speech(result)
 
 
-async def test_open_breaker_skips_broken_provider_and_espeak_answers() -> None:
+async def test_open_breaker_skips_broken_provider_and_espeak_answers(espeak: EspeakTTS) -> None:
     clock = FakeClock()
     registry = BreakerRegistry(failure_threshold=3, cooldown_s=30.0)
-    broken, espeak = Raising(), RealEspeak()
+    broken = Raising()
     chain = chain_of(broken, espeak, registry=registry, clock=clock)
     for _ in range(3):
         result = await synth(chain)
@@ -186,10 +156,10 @@ async def test_open_breaker_skips_broken_provider_and_espeak_answers() -> None:
     assert_real_speech(result)
 
 
-async def test_half_open_probe_reaches_recovered_provider_and_closes_breaker() -> None:
+async def test_half_open_probe_reaches_recovered_provider_and_closes_breaker(espeak: EspeakTTS) -> None:
     clock = FakeClock()
     registry = BreakerRegistry(failure_threshold=2, cooldown_s=30.0)
-    primary, espeak = Outage("primary"), RealEspeak("espeak")
+    primary = Outage(espeak, "primary")
     chain = chain_of(primary, espeak, registry=registry, clock=clock)
     await synth(chain)
     await synth(chain)
@@ -218,16 +188,14 @@ async def test_half_open_probe_reaches_recovered_provider_and_closes_breaker() -
     assert_real_speech(result)
     assert registry.get("primary").state(clock()) == "closed"
     assert registry.get("primary").consecutive_failures == 0
-    espeak_calls = espeak.calls
     result = await synth(chain)
-    assert result.provider == "primary"
-    assert espeak.calls == espeak_calls
+    assert outcomes(result.attempts) == [("primary", "ok")]  # espeak no longer needed
 
 
-async def test_only_one_probe_while_it_is_in_flight_with_real_espeak() -> None:
+async def test_only_one_probe_while_it_is_in_flight_with_real_espeak(espeak: EspeakTTS) -> None:
     clock = FakeClock()
     registry = BreakerRegistry(failure_threshold=1, cooldown_s=30.0)
-    hanging, espeak = Hanging("hanging"), RealEspeak()
+    hanging = Hanging("hanging")
     chain = chain_of(hanging, espeak, registry=registry, clock=clock, hang_timeout=0.3)
     await synth(chain)  # times out: the breaker opens
     assert hanging.calls == 1
