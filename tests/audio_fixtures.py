@@ -1,7 +1,7 @@
 """Real audio clips in every input container, for tests.
 
 Encoded with PyAV directly rather than through ``voxshift.audio``, so a bug in our encoder cannot
-hide the same bug in our decoder. Import from a test with the ``tests`` directory on ``sys.path``.
+hide the same bug in our decoder. Import as ``tests.audio_fixtures``.
 """
 
 from __future__ import annotations

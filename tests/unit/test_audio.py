@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
 import wave
 from fractions import Fraction
 from functools import cache
-from pathlib import Path
 
 import av
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
 
+from tests.audio_fixtures import INPUT_CONTAINERS, make_clip, speech_to_container, voice_like
 from voxshift.audio import (
     CONTENT_TYPES,
     OUTPUT_FORMATS,
@@ -36,10 +35,6 @@ from voxshift.errors import (
     UnsupportedMediaType,
     VoxshiftError,
 )
-
-# The shared fixtures live in tests/, which pytest does not put on sys.path for tests/unit/.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from audio_fixtures import INPUT_CONTAINERS, make_clip, speech_to_container, voice_like
 
 MAX_BYTES = 10_000_000
 MAX_SECONDS = 60.0
