@@ -14,7 +14,7 @@ from voxshift.api.subtitles import to_srt, to_vtt
 from voxshift.core.language import language_name
 from voxshift.engines.base import Task
 from voxshift.errors import InvalidRequest, NotFound, PayloadTooLarge
-from voxshift.services.voice import OPENAI_VOICES, SynthesisResult, TranscriptionResult, VoiceV2Service
+from voxshift.services.voice import SynthesisResult, TranscriptionResult, VoiceV2Service
 
 router = APIRouter()
 
@@ -188,14 +188,6 @@ class SpeechRequest(BaseModel):
     language: str | None = None  # voxshift extension: the OpenAI API has none, so it is guessed from the text
 
 
-def known_voices(service: VoiceV2Service) -> set[str]:
-    voices = set(OPENAI_VOICES)
-    for info in service.engines.infos():
-        if info.kind == "tts":
-            voices.update(info.voices)
-    return voices
-
-
 async def _chunks(audio: bytes) -> AsyncIterator[bytes]:
     for start in range(0, len(audio), STREAM_CHUNK):
         yield audio[start : start + STREAM_CHUNK]
@@ -211,11 +203,6 @@ def audio_response(result: SynthesisResult) -> StreamingResponse:
 async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
     service = voice_service(request)
     _check_model(body.model, TTS_MODELS)
-    if body.voice not in known_voices(service):
-        raise InvalidRequest(
-            f"voice {body.voice!r} is unknown; use one of {', '.join(sorted(known_voices(service)))}",
-            param="voice",
-        )
     result = await service.synthesize(
         body.input,
         language=body.language,

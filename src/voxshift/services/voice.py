@@ -99,6 +99,7 @@ class VoiceV2Service:
     def __init__(self, engines: EngineSet) -> None:
         self.engines = engines
         self.settings = engines.settings
+        self._voices: set[str] | None = None
 
     @property
     def ready(self) -> bool:
@@ -153,6 +154,15 @@ class VoiceV2Service:
             task=task,
         )
 
+    def known_voices(self) -> set[str]:
+        if self._voices is None:
+            voices = set(OPENAI_VOICES)
+            for info in self.engines.infos():
+                if info.kind == "tts":
+                    voices.update(info.voices)
+            self._voices = voices
+        return self._voices
+
     def validate_text(self, text: str) -> str:
         if not text or not text.strip():
             raise EmptyInput("text is empty: give at least one character to speak", param="input")
@@ -181,6 +191,11 @@ class VoiceV2Service:
         if not 0.25 <= speed <= 4.0:
             raise InvalidRequest("speed must be between 0.25 and 4.0", param="speed")
         lang = _language(language, param="language") or guess_text_language(text)
+        if voice is not None and voice not in self.known_voices():
+            raise InvalidRequest(
+                f"voice {voice!r} is unknown; use one of {', '.join(sorted(self.known_voices()))}",
+                param="voice",
+            )
         chosen_voice = voice if voice is not None else _style_voice(voice_style)
         request = TTSRequest(text=text, language=lang, voice=chosen_voice, speed=speed)
         outcome = await self.engines.tts_chain_for(lang).run(lambda p: p.synthesize(request))
