@@ -131,7 +131,7 @@ def test_bad_language(cli_env: dict[str, str], tmp_path: Path) -> None:
         (["speak", "hello", "-o", "x.wav", "--speed", "9"], "speed"),
         (["speak", "hello", "-o", "x.wav", "--voice", "nobody"], "voice"),
         (["speak", "hello"], "--output"),
-        (["transcribe"], "FILE"),
+        (["transcribe"], "Missing argument"),
     ],
 )
 def test_speak_bad_inputs(cli_env: dict[str, str], tmp_path: Path, args: list[str], needle: str) -> None:
