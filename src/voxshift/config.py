@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     toml_file: ClassVar[Path | None] = None
 
     # --- the seed's contract (section M1.2) -------------------------------------------------
-    voice_v2_enabled: bool = Field(False, validation_alias=AliasChoices("VOICE_V2_ENABLED", "voice_v2_enabled"))
+    voice_v2_enabled: bool = Field(
+        False, validation_alias=AliasChoices("VOICE_V2_ENABLED", "voice_v2_enabled")
+    )
     voice_v2_rollout_percentage: int = Field(
         0, validation_alias=AliasChoices("VOICE_V2_ROLLOUT_PERCENTAGE", "voice_v2_rollout_percentage")
     )

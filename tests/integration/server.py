@@ -40,7 +40,9 @@ class RunningServer:
                 self.process.wait(5)
 
 
-def start_server(data_dir: Path, env_overrides: dict[str, str], *, ready_timeout: float = 90.0) -> RunningServer:
+def start_server(
+    data_dir: Path, env_overrides: dict[str, str], *, ready_timeout: float = 90.0
+) -> RunningServer:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_V2_", "VOXSHIFT_"))}
     env.update({"VOXSHIFT_DATA_DIR": str(data_dir), "VOXSHIFT_LOG_LEVEL": "info"})

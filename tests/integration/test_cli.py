@@ -52,7 +52,9 @@ def test_help_explains_each_command(cli_env: dict[str, str], command: list[str])
 
 def test_speak_then_transcribe_round_trip(cli_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "hello.ogg"
-    proc = run(cli_env, "speak", "Good morning, the meeting starts at nine.", "-o", str(out), "--language", "en")
+    proc = run(
+        cli_env, "speak", "Good morning, the meeting starts at nine.", "-o", str(out), "--language", "en"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "piper" in proc.stdout
     container, duration = probe(out.read_bytes())
@@ -141,7 +143,9 @@ def test_speak_bad_inputs(cli_env: dict[str, str], tmp_path: Path, args: list[st
 
 
 def test_unwritable_output(cli_env: dict[str, str], tmp_path: Path) -> None:
-    assert_usage_error(run(cli_env, "speak", "hello", "-o", str(tmp_path / "no" / "dir" / "x.wav")), "cannot write")
+    assert_usage_error(
+        run(cli_env, "speak", "hello", "-o", str(tmp_path / "no" / "dir" / "x.wav")), "cannot write"
+    )
 
 
 def test_bad_environment_is_exit_2(cli_env: dict[str, str]) -> None:

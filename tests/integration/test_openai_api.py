@@ -53,7 +53,9 @@ def client(server: RunningServer) -> openai.OpenAI:
 
 @pytest.fixture(scope="module")
 def speech_wav(client: openai.OpenAI) -> bytes:
-    return client.audio.speech.create(model="tts-1", voice="alloy", input=SENTENCE, response_format="wav").content
+    return client.audio.speech.create(
+        model="tts-1", voice="alloy", input=SENTENCE, response_format="wav"
+    ).content
 
 
 def _words(text: str) -> set[str]:
@@ -62,7 +64,14 @@ def _words(text: str) -> set[str]:
 
 def test_models_lists_openai_names(client: openai.OpenAI) -> None:
     ids = {m.id for m in client.models.list()}
-    assert {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"} <= ids
+    assert {
+        "whisper-1",
+        "gpt-4o-transcribe",
+        "gpt-4o-mini-transcribe",
+        "tts-1",
+        "tts-1-hd",
+        "gpt-4o-mini-tts",
+    } <= ids
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "flac", "wav", "pcm"])
@@ -78,7 +87,7 @@ def test_speech_in_every_format_decodes_back(client: openai.OpenAI, fmt: str) ->
         duration = len(audio) / 2 / 24000
     else:
         assert MAGIC[fmt](audio), f"{fmt} bytes start {audio[:12]!r}"
-        container, duration = probe(audio)
+        _, duration = probe(audio)
     assert 0.8 < duration < 6.0
 
 
@@ -103,7 +112,9 @@ def test_russian_speech_goes_to_espeak(client: openai.OpenAI) -> None:
 @pytest.mark.parametrize("fmt", ["json", "text", "srt", "vtt", "verbose_json"])
 def test_transcription_in_every_response_format(client: openai.OpenAI, speech_wav: bytes, fmt: str) -> None:
     raw = client.audio.transcriptions.with_raw_response.create(
-        model="whisper-1", file=("speech.wav", speech_wav), response_format=fmt  # type: ignore[call-overload]
+        model="whisper-1",
+        file=("speech.wav", speech_wav),
+        response_format=fmt,  # type: ignore[call-overload]
     )
     assert raw.headers["x-voxshift-provider"] == "whisper"
     assert float(raw.headers["x-voxshift-processing-ms"]) > 0
@@ -128,7 +139,9 @@ def test_transcription_in_every_response_format(client: openai.OpenAI, speech_wa
     assert len(_words(text) & _words(SENTENCE)) >= 6, text
 
 
-def test_verbose_json_with_word_timestamps_through_sdk_types(client: openai.OpenAI, speech_wav: bytes) -> None:
+def test_verbose_json_with_word_timestamps_through_sdk_types(
+    client: openai.OpenAI, speech_wav: bytes
+) -> None:
     result = client.audio.transcriptions.create(
         model="whisper-1",
         file=("speech.wav", speech_wav),
@@ -284,9 +297,14 @@ def test_native_api_returns_seed_shapes(server: RunningServer, speech_wav: bytes
     r = httpx.post(f"{server.url}/v2/transcribe", files={"file": ("a.wav", speech_wav)}, timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert {"text", "confidence", "detected_language", "provider_used", "processing_time_ms", "segments"} <= set(
-        body
-    )
+    assert {
+        "text",
+        "confidence",
+        "detected_language",
+        "provider_used",
+        "processing_time_ms",
+        "segments",
+    } <= set(body)
     assert body["provider_used"] == "whisper" and 0 < body["confidence"] <= 1
     assert body["attempts"][-1]["outcome"] == "ok"
     r = httpx.post(f"{server.url}/v2/synthesize", json={"text": "Добрый день"}, timeout=60)

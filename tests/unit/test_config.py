@@ -133,7 +133,11 @@ def test_url_passwords_are_masked() -> None:
 def test_config_command_prints_sources_and_masks(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_V2_", "VOXSHIFT_"))}
     env.update(
-        {"VOXSHIFT_DATA_DIR": str(tmp_path), "VOICE_V2_ENABLED": "1", "VOXSHIFT_OPENAI_API_KEY": "sk-abcdefgh12345"}
+        {
+            "VOXSHIFT_DATA_DIR": str(tmp_path),
+            "VOICE_V2_ENABLED": "1",
+            "VOXSHIFT_OPENAI_API_KEY": "sk-abcdefgh12345",
+        }
     )
     proc = subprocess.run([*VOXSHIFT, "config"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -59,7 +59,8 @@ def create_app(settings: Settings, engines: EngineSet | None = None) -> FastAPI:
         if length and length.isdigit() and int(length) > limit:
             return JSONResponse(
                 error_body(
-                    f"request body is {int(length) / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB",
+                    f"request body is {int(length) / 1048576:.1f} MB; "
+                    f"the limit is {settings.max_upload_mb:g} MB",
                     type_="invalid_request_error",
                     code="file_too_large",
                     param="file",

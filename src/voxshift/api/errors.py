@@ -50,7 +50,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    type_ = _STATUS_TYPES.get(exc.status_code, "server_error" if exc.status_code >= 500 else "invalid_request_error")
+    type_ = _STATUS_TYPES.get(
+        exc.status_code, "server_error" if exc.status_code >= 500 else "invalid_request_error"
+    )
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return JSONResponse(
         error_body(str(exc.detail), type_=type_, code=code),

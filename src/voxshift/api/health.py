@@ -31,9 +31,7 @@ async def readyz(request: Request) -> JSONResponse:
             }
             for info in engines.infos()
         },
-        "breakers": {
-            name: snap.state for name, snap in engines.breakers.snapshot(time.monotonic()).items()
-        },
+        "breakers": {name: snap.state for name, snap in engines.breakers.snapshot(time.monotonic()).items()},
         "queue": {"in_flight": engines.pool.in_flight, "capacity": engines.pool.capacity},
     }
     return JSONResponse(body, status_code=200 if service.ready else 503)

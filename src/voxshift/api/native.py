@@ -27,7 +27,9 @@ async def transcribe(
     result = await service.transcribe(
         data, language=language, user_id=x_user_id, word_timestamps=word_timestamps, filename=file.filename
     )
-    return JSONResponse(result.to_dict(), headers=result_headers(result.provider_used, result.processing_time_ms))
+    return JSONResponse(
+        result.to_dict(), headers=result_headers(result.provider_used, result.processing_time_ms)
+    )
 
 
 class SynthesizeRequest(BaseModel):

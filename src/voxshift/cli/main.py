@@ -53,7 +53,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default VOXSHIFT_HOST, 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default VOXSHIFT_HOST, 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default VOXSHIFT_PORT, 8000).")] = None,
 ) -> None:
     """Start the HTTP service (OpenAI-compatible /v1/audio/* and the native /v2 API)."""
@@ -112,7 +114,8 @@ def speak(
     ] = None,
     voice: Annotated[str | None, typer.Option(help="Voice (an OpenAI voice name or a provider's).")] = None,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="mp3, opus, aac, flac, wav or pcm; default from -o's suffix.")
+        str | None,
+        typer.Option("--format", help="mp3, opus, aac, flac, wav or pcm; default from -o's suffix."),
     ] = None,
     speed: Annotated[float, typer.Option(help="0.25 .. 4.0")] = 1.0,
 ) -> None:
@@ -125,7 +128,9 @@ def speak(
 
     async def go() -> None:
         try:
-            result = await service.synthesize(text, language=language, format=chosen, voice=voice, speed=speed)
+            result = await service.synthesize(
+                text, language=language, format=chosen, voice=voice, speed=speed
+            )
         finally:
             await service.engines.aclose()
         try:

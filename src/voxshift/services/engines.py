@@ -57,7 +57,9 @@ class EngineSet:
             for lang, names in self.settings.tts_providers.items()
         }
         if "*" not in self.tts_chains:
-            raise ConfigError('VOXSHIFT_TTS_PROVIDERS: needs a "*" entry for languages without their own chain')
+            raise ConfigError(
+                'VOXSHIFT_TTS_PROVIDERS: needs a "*" entry for languages without their own chain'
+            )
 
     @staticmethod
     def _pick(registry: dict[str, _P], name: str, variable: str) -> _P:
@@ -89,7 +91,8 @@ class EngineSet:
 
     def _loaders(self) -> dict[str, Callable[[], None]]:
         out: dict[str, Callable[[], None]] = {}
-        for provider in [*self.stt.values(), *self.tts.values()]:
+        providers: list[STTProvider | TTSProvider] = [*self.stt.values(), *self.tts.values()]
+        for provider in providers:
             load = getattr(provider, "load", None)
             if callable(load):
                 out[provider.name] = load
