@@ -148,3 +148,11 @@ class AllProvidersFailed(VoxshiftError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "5"}
+
+
+class StoreUnavailable(VoxshiftError):
+    """A backing server (Redis, S3, PostgreSQL) cannot be reached; callers degrade instead of failing."""
+
+    status = 503
+    error_type = "server_error"
+    code = "store_unavailable"
