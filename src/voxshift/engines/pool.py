@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -27,6 +28,9 @@ class InferencePool:
         self.retry_after_s = retry_after_s
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="voxshift-infer")
         self._in_flight = 0
+        # ``_release`` runs on the worker thread that finished (or on the loop thread when a queued
+        # call is cancelled), ``run`` on the event loop: ``+=``/``-=`` are not atomic across threads.
+        self._lock = threading.Lock()
 
     @property
     def capacity(self) -> int:
@@ -38,20 +42,26 @@ class InferencePool:
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` on a worker; raise Overloaded at once when every worker and queue slot is taken."""
-        if self._in_flight >= self.capacity:
-            raise Overloaded(
-                f"inference queue is full ({self._in_flight} requests in flight); retry shortly",
-                retry_after_s=self.retry_after_s,
-            )
-        self._in_flight += 1
-        future = self._executor.submit(functools.partial(fn, *args, **kwargs))
+        with self._lock:
+            if self._in_flight >= self.capacity:
+                raise Overloaded(
+                    f"inference queue is full ({self._in_flight} requests in flight); retry shortly",
+                    retry_after_s=self.retry_after_s,
+                )
+            self._in_flight += 1
+        try:
+            future = self._executor.submit(functools.partial(fn, *args, **kwargs))
+        except RuntimeError:  # submit after shutdown(): the process is stopping
+            self._release(None)
+            raise Overloaded("the service is shutting down", retry_after_s=self.retry_after_s) from None
         # Count the slot free only when the worker really finishes: a caller that timed out and
         # moved on does not stop the thread, and the next request must not be admitted on top of it.
         future.add_done_callback(self._release)
         return await asyncio.wrap_future(future)
 
     def _release(self, _future: object) -> None:
-        self._in_flight -= 1
+        with self._lock:
+            self._in_flight -= 1
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

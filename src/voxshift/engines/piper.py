@@ -1,0 +1,158 @@
+"""Local text-to-speech with Piper (ONNX Runtime), run on the inference pool.
+
+Piper voices are single-language; the packaged one is "joe" (US English, 22050 Hz). OpenAI's voice
+names are accepted and all mean joe, so an OpenAI-style client works unchanged against this engine.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from piper import PiperVoice, SynthesisConfig
+
+from voxshift.config import Settings
+from voxshift.engines.base import Availability, EngineInfo, Speech, TTSRequest
+from voxshift.engines.models import piper_model_path
+from voxshift.engines.pool import InferencePool
+from voxshift.errors import EmptyInput, ProviderError, ProviderUnavailable, VoxshiftError
+
+OPENAI_VOICES = (
+    "alloy",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "shimmer",
+    "ash",
+    "ballad",
+    "coral",
+    "sage",
+    "verse",
+)
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+
+_VOICES: dict[str, Any] = {}
+# Held for the whole load so concurrent first calls load the voice once (about 0.6 s).
+_VOICES_LOCK = threading.Lock()
+
+
+def _shared_voice(model: Path) -> Any:
+    key = str(model.resolve())
+    with _VOICES_LOCK:
+        voice = _VOICES.get(key)
+        if voice is None:
+            voice = _VOICES[key] = PiperVoice.load(key)
+        return voice
+
+
+def _base_language(code: str) -> str:
+    return code.strip().lower().replace("_", "-").split("-", 1)[0]
+
+
+class PiperTTS:
+    name = "piper"
+
+    def __init__(self, settings: Settings, pool: InferencePool) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._voice: Any = None
+        self._lock = threading.Lock()
+        self._meta: tuple[str, str, int] | None = None  # (language, voice name, sample rate)
+
+    @property
+    def loaded(self) -> bool:
+        return self._voice is not None
+
+    @property
+    def voice(self) -> Any:
+        """The underlying piper.PiperVoice (loading it if needed)."""
+        return self._load()
+
+    def load(self) -> None:
+        """Load the voice; blocking, idempotent, thread-safe."""
+        self._load()
+
+    def _load(self) -> Any:
+        if self._voice is not None:
+            return self._voice
+        with self._lock:
+            if self._voice is None:
+                try:
+                    self._voice = _shared_voice(piper_model_path(self._settings))
+                except VoxshiftError as exc:  # ConfigError: the voice package or file is missing
+                    raise ProviderUnavailable(self.name, exc.message) from exc
+                except Exception as exc:  # onnxruntime / json errors on a bad voice file
+                    raise ProviderUnavailable(self.name, f"cannot load the voice: {exc}") from exc
+            return self._voice
+
+    def _metadata(self) -> tuple[str, str, int]:
+        """Language, voice name and rate from the voice's .onnx.json, read once without the model."""
+        if self._meta is None:
+            model = piper_model_path(self._settings)
+            config = json.loads(model.with_name(model.name + ".json").read_text(encoding="utf-8"))
+            language = config.get("language", {}).get("family") or config["espeak"]["voice"]
+            name = config.get("dataset") or model.stem
+            self._meta = (_base_language(language), str(name), int(config["audio"]["sample_rate"]))
+        return self._meta
+
+    def info(self) -> EngineInfo:
+        try:
+            language, voice, rate = self._metadata()
+        except VoxshiftError as exc:
+            return EngineInfo(self.name, "tts", Availability(False, exc.message))
+        except (OSError, ValueError, KeyError) as exc:
+            return EngineInfo(self.name, "tts", Availability(False, f"unreadable voice config: {exc}"))
+        return EngineInfo(
+            name=self.name,
+            kind="tts",
+            availability=Availability(True),
+            languages=(language,),
+            voices=(voice,),
+            details={
+                "sample_rate": str(rate),
+                "voice_aliases": f"{', '.join(OPENAI_VOICES)} -> {voice}",
+                "loaded": str(self.loaded).lower(),
+            },
+        )
+
+    async def synthesize(self, request: TTSRequest) -> Speech:
+        language, voice, _ = self._checked_metadata()
+        # Unavailable rather than a plain error: the request is fine and Piper is healthy, it just
+        # lacks this language/voice, so the chain moves on without counting a failure.
+        if _base_language(request.language) != language:
+            raise ProviderUnavailable(
+                self.name, f"language {request.language} not supported (only {language})"
+            )
+        if request.voice is not None and request.voice.lower() not in (voice, *OPENAI_VOICES):
+            raise ProviderUnavailable(
+                self.name, f"voice {request.voice!r} not available (use {voice} or an OpenAI voice name)"
+            )
+        return await self._pool.run(self._synthesize_sync, request)
+
+    def _checked_metadata(self) -> tuple[str, str, int]:
+        try:
+            return self._metadata()
+        except VoxshiftError as exc:
+            raise ProviderUnavailable(self.name, exc.message) from exc
+        except (OSError, ValueError, KeyError) as exc:
+            raise ProviderUnavailable(self.name, f"unreadable voice config: {exc}") from exc
+
+    def _synthesize_sync(self, request: TTSRequest) -> Speech:
+        voice = self._load()
+        speed = min(MAX_SPEED, max(MIN_SPEED, request.speed))
+        # length_scale multiplies phoneme durations, so it is the inverse of speed, relative to
+        # the voice's own default pace.
+        length_scale = float(voice.config.length_scale) / speed
+        try:
+            chunks = voice.synthesize(request.text, syn_config=SynthesisConfig(length_scale=length_scale))
+            pcm = b"".join(chunk.audio_int16_bytes for chunk in chunks)
+        except Exception as exc:
+            raise ProviderError(self.name, f"synthesis failed: {type(exc).__name__}: {exc}") from exc
+        if not pcm:
+            # Text of punctuation only has no phonemes: the caller's problem (a 400), not a provider
+            # failure that would count against Piper's circuit breaker.
+            raise EmptyInput("the text contains nothing to speak", param="input")
+        return Speech(pcm=pcm, sample_rate=int(voice.config.sample_rate))
