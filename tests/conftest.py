@@ -27,6 +27,13 @@ if TYPE_CHECKING:  # the engine modules import faster-whisper/onnxruntime: only 
     from voxshift.engines.piper import PiperTTS
     from voxshift.engines.whisper import WhisperSTT
 
+# Real servers (redis-server, SeaweedFS, PostgreSQL) started on free ports, one module each.
+pytest_plugins = [
+    "tests.fixtures.redis_server",
+    "tests.fixtures.s3_server",
+    "tests.fixtures.postgres_server",
+]
+
 TEST_MODELS_DIR = Path(
     os.environ.get("VOXSHIFT_TEST_MODELS_DIR") or Path.home() / ".cache" / "voxshift-test-models"
 )

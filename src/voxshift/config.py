@@ -119,6 +119,18 @@ class Settings(BaseSettings):
     queue_size: int = Field(16, ge=0)
     preload_engines: bool = True
 
+    # Backends: embedded defaults under data_dir when unset (see the resolved_* properties).
+    state_url: str | None = None  # sqlite:///path/state.db | redis://[:password@]host:port/db | rediss://
+    storage_url: str | None = None  # file:///path | s3://bucket?endpoint=http://host:port&region=...
+    database_url: str | None = None  # sqlite+aiosqlite:///path.db | postgresql+asyncpg://user:pw@host/db
+    storage_access_key: SecretStr | None = None  # S3 credentials (else the AWS_* environment)
+    storage_secret_key: SecretStr | None = None
+    signing_key: SecretStr | None = None  # HMAC key for local signed URLs; default: generated in data_dir
+    signed_url_ttl_s: int = Field(3600, ge=1, le=7 * 86400)
+    stt_cache_ttl_s: int = Field(86400, ge=1)  # seed 1.1 ttl_defaults.stt_cache
+    tts_cache_ttl_s: int = Field(3600, ge=1)  # seed 1.1 ttl_defaults.tts_cache
+    settings_cache_ttl_s: int = Field(3600, ge=1)  # seed 1.1 ttl_defaults.settings_cache
+
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
     openai_stt_model: str = "whisper-1"
@@ -220,6 +232,18 @@ class Settings(BaseSettings):
     @property
     def resolved_whisper_dir(self) -> Path:
         return self.whisper_model_dir or self.models_dir / "whisper-base"
+
+    @property
+    def resolved_state_url(self) -> str:
+        return self.state_url or f"sqlite:///{self.data_dir / 'state.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{self.data_dir / 'objects'}"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'voxshift.db'}"
 
     def timeout_for(self, provider: str) -> float:
         return self.provider_timeouts.get(provider, self.provider_timeout_s)
