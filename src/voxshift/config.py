@@ -343,6 +343,13 @@ def mask_url(url: str) -> str:
     return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1****@", url)
 
 
+_RESOLVED = {
+    "state_url": "resolved_state_url",
+    "storage_url": "resolved_storage_url",
+    "database_url": "resolved_database_url",
+}
+
+
 def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[SettingReport]:
     """Every effective value, masked, and where it came from."""
     env = os.environ if environ is None else environ
@@ -358,6 +365,8 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
         else:
             source = "default"
         value = getattr(settings, name)
+        if value is None and name in _RESOLVED:
+            value = getattr(settings, _RESOLVED[name])  # show the embedded default actually used
         shown = mask(value)
         if isinstance(value, str) and "://" in value:
             shown = mask_url(value)

@@ -146,3 +146,26 @@ def test_config_command_prints_sources_and_masks(tmp_path: Path) -> None:
     assert "sk-abcdefgh12345" not in proc.stdout
     rollout = next(row for row in proc.stdout.splitlines() if row.startswith("VOICE_V2_ROLLOUT_PERCENTAGE"))
     assert "default" in rollout
+
+
+def test_backend_urls_default_under_data_dir_and_are_masked_in_describe(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.resolved_state_url == f"sqlite:///{tmp_path / 'state.db'}"
+    assert settings.resolved_storage_url == f"file://{tmp_path / 'objects'}"
+    assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path / 'voxshift.db'}"
+    rows = {r.name: r for r in describe(settings, environ={})}
+    assert rows["state_url"].value == settings.resolved_state_url
+    assert rows["state_url"].source == "default"
+
+    env = {
+        "VOXSHIFT_STATE_URL": "redis://:s3cret-pass@127.0.0.1:6379/0",
+        "VOXSHIFT_DATABASE_URL": "postgresql+asyncpg://vox:pg-pass@db/voxshift",
+    }
+    settings = load_settings(
+        data_dir=tmp_path, state_url=env["VOXSHIFT_STATE_URL"], database_url=env["VOXSHIFT_DATABASE_URL"]
+    )
+    rows = {r.name: r for r in describe(settings, environ=env)}
+    assert rows["state_url"].value == "redis://:****@127.0.0.1:6379/0"
+    assert rows["database_url"].value == "postgresql+asyncpg://vox:****@db/voxshift"
+    assert rows["state_url"].source == "environment"
+    assert "s3cret" not in str(rows) and "pg-pass" not in str(rows)
