@@ -156,3 +156,12 @@ class StoreUnavailable(VoxshiftError):
     status = 503
     error_type = "server_error"
     code = "store_unavailable"
+
+
+class Forbidden(VoxshiftError):
+    """A request carried credentials that do not grant it (e.g. a tampered or expired signed URL)."""
+
+    status = 403
+    error_type = "permission_error"
+    code = "forbidden"
+    exit_code = EXIT_USAGE
