@@ -1,11 +1,11 @@
 """One suite, identical assertions, for every StateStore: SQLite (a tmp file) and a real redis-server,
-each used raw and through a NamespacedStore view. Backend-specific behaviour (a Redis outage, the
-SQLite sweep) is at the end."""
+each used raw and through a NamespacedStore view. Redis-only behaviour (outage, recovery, auth) is at
+the end; SQLite's shared-file behaviour is in tests/integration/test_state_multiprocess.py and URL
+parsing in tests/unit/test_state_keys.py."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -14,9 +14,9 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from tests.fixtures.redis_server import RedisServer, free_port
-from voxshift.errors import ConfigError, StoreUnavailable
+from voxshift.errors import StoreUnavailable
 from voxshift.stores.state import Batch, NamespacedStore, StateStore, open_state_store
-from voxshift.stores.state.sqlite import SqliteStateStore
+from voxshift.stores.state.redis import RedisStateStore
 
 TTL = 0.3
 PAST_TTL = 0.5  # sleep this long to be sure a TTL-second key is gone
@@ -289,54 +289,6 @@ async def test_namespaced_view_is_isolated(raw_store: StateStore) -> None:
         NamespacedStore(raw_store, "")
 
 
-# --- URLs -------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "",
-        "localhost:6379",
-        "http://localhost:6379",
-        "postgres://u:p@h/db",
-        "redis://",
-        "redis://:secret@",
-        "redis://host:notaport/0",
-        "redis://host:99999/0",
-        "redis://host/abc",
-        "rediss://host/0?socket_timeout=soon",
-        "unix://",
-        "sqlite://",
-        "sqlite:///",
-        "sqlite://host/state.db",
-        "sqlite:///state.db?mode=ro",
-    ],
-)
-def test_bad_urls_are_config_errors(url: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        open_state_store(url)
-    message = str(info.value)
-    assert "VOXSHIFT_STATE_URL" in message and "expected sqlite://" in message
-    assert "\n" not in message and "secret" not in message
-    assert info.value.exit_code == 2
-
-
-def test_good_urls_open_without_io(tmp_path: Path) -> None:
-    relative = open_state_store("sqlite:///relative/state.db")
-    assert isinstance(relative, SqliteStateStore) and relative.path == str(Path.cwd() / "relative/state.db")
-    absolute = open_state_store(f"sqlite:///{tmp_path / 'a.db'}")
-    assert isinstance(absolute, SqliteStateStore) and absolute.path == str(tmp_path / "a.db")
-    assert not (tmp_path / "a.db").exists()
-    for url in (
-        "redis://h:1/0",
-        "redis://:pw@h:2/3",
-        "redis://user:pw@h",
-        "rediss://h:6380",
-        "unix:///s.sock",
-    ):
-        assert "pw" not in open_state_store(url).url
-
-
 # --- Redis specifics ----------------------------------------------------------------------------
 
 
@@ -429,53 +381,16 @@ async def test_redis_subscription_survives_a_restart(clean_redis: RedisServer) -
         await store.aclose()
 
 
-# --- SQLite specifics ---------------------------------------------------------------------------
-
-
-async def test_sqlite_ping_fails_when_the_file_cannot_be_opened(tmp_path: Path) -> None:
-    (tmp_path / "a_file").write_text("x")
-    for path in (tmp_path, tmp_path / "a_file" / "state.db"):
-        store = open_state_store(f"sqlite:///{path}")
-        with pytest.raises(StoreUnavailable) as info:
-            await store.ping()
-        assert str(path) in str(info.value)
-        await store.aclose()
-
-
-async def test_sqlite_sweep_deletes_expired_rows_and_old_messages(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
-    store = SqliteStateStore(db, message_retention_s=0.1, sweep_interval_s=3600)
+async def test_redis_subscription_fails_cleanly_while_the_server_is_down(clean_redis: RedisServer) -> None:
+    store = RedisStateStore(clean_redis.url, reconnect_s=0.3)
     try:
-        for i in range(10):
-            await store.set(f"k{i}", b"v", ttl_s=0.1)
-        await store.hincr("h", "f", ttl_s=0.1)
-        await store.set("keep", b"v")
-        await store.publish("ch", b"old")
-        await asyncio.sleep(0.3)
-        assert await store.sweep() == 11
+        async with store.subscribe("events") as sub:
+            await asyncio.to_thread(clean_redis.stop)
+            with pytest.raises(StoreUnavailable):
+                await sub.get(timeout=5)
+        with pytest.raises(StoreUnavailable):
+            async with store.subscribe("events"):
+                pass
     finally:
+        await asyncio.to_thread(clean_redis.restart)
         await store.aclose()
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM kv").fetchone() == (1,)
-        assert conn.execute("SELECT count(*) FROM hash_field").fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM message").fetchone() == (0,)
-        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    conn.close()
-
-
-async def test_sqlite_sweeps_by_itself_and_two_handles_share_pubsub(tmp_path: Path) -> None:
-    a = SqliteStateStore(tmp_path / "state.db", sweep_interval_s=0)
-    b = SqliteStateStore(tmp_path / "state.db")
-    try:
-        await a.set("gone", b"v", ttl_s=0.1)
-        await asyncio.sleep(0.2)
-        await a.set("trigger", b"v")  # any write runs the overdue sweep
-        async with b.subscribe("ch") as sub:
-            await a.publish("ch", b"across connections")  # no in-process wake-up for b: it polls
-            assert await sub.get(timeout=5) == b"across connections"
-    finally:
-        await a.aclose()
-        await b.aclose()
-    with sqlite3.connect(tmp_path / "state.db") as conn:
-        assert conn.execute("SELECT count(*) FROM kv").fetchone() == (1,)
-    conn.close()
