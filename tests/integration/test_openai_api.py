@@ -348,3 +348,27 @@ def test_full_queue_answers_503_with_retry_after(
     finally:
         srv.stop()
     assert "Traceback" not in srv.log
+
+
+def test_native_url_delivery_on_the_embedded_store(server: RunningServer) -> None:
+    # Caching is off here; delivery=url still stores the audio in the local bucket and signs a path.
+    response = httpx.post(
+        f"{server.url}/v2/synthesize",
+        params={"delivery": "url"},
+        json={"text": "A link instead of bytes.", "language": "en", "format": "opus"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["delivery"] == "url" and body["cache"] == "disabled" and "audio_base64" not in body
+    assert body["audio_url"].startswith(f"{server.url}/v2/objects/voice-v2-files/audio/_/")
+    fetched = httpx.get(body["audio_url"], timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.headers["content-type"] == "audio/ogg" and fetched.content[:4] == b"OggS"
+    tampered = body["audio_url"].replace("sig=", "sig=0")
+    refused = httpx.get(tampered, timeout=10)
+    assert refused.status_code == 403 and refused.json()["error"]["message"]
+    bad = httpx.post(
+        f"{server.url}/v2/synthesize", params={"delivery": "email"}, json={"text": "x"}, timeout=10
+    )
+    assert bad.status_code == 400 and "delivery" in bad.text

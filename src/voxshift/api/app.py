@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,9 +14,13 @@ from fastapi.responses import JSONResponse
 from voxshift import __version__
 from voxshift.api import health, native, openai_audio
 from voxshift.api.errors import error_body, install_error_handlers
+from voxshift.api.objects import objects_router
 from voxshift.config import Settings
+from voxshift.services.backends import Backends, open_backends
+from voxshift.services.cache import VoiceCache
 from voxshift.services.engines import EngineSet, build_engines
 from voxshift.services.voice import VoiceV2Service
+from voxshift.stores.objects import ObjectStorage, resolve_signing_key
 
 log = logging.getLogger("voxshift.api")
 
@@ -23,12 +28,36 @@ log = logging.getLogger("voxshift.api")
 _MULTIPART_SLACK = 64 * 1024
 
 
-def create_app(settings: Settings, engines: EngineSet | None = None) -> FastAPI:
+# The embedded object store enforces the bucket's lifecycle itself (S3 servers do it on their own).
+_SWEEP_INTERVAL_S = 3600.0
+
+
+def create_app(
+    settings: Settings, engines: EngineSet | None = None, backends: Backends | None = None
+) -> FastAPI:
+    """The app; ``engines``/``backends`` given by the caller are borrowed (not closed at shutdown)."""
     engine_set = engines or build_engines(settings)
     service = VoiceV2Service(engine_set)
+    holder: dict[str, Backends] = {}
+
+    def storage_for(bucket: str) -> ObjectStorage | None:
+        opened = holder.get("backends")
+        return opened.objects if opened is not None and opened.objects.bucket == bucket else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Reachability was checked by `voxshift serve` before binding; from here on an outage
+        # degrades caching and URL delivery instead of stopping the service.
+        opened = backends or await open_backends(settings, check=False)
+        holder["backends"] = opened
+        service.cache = VoiceCache(
+            opened.v2_state, opened.objects, opened.state_dependency, opened.objects_dependency
+        )
+        app.state.monitor = opened.monitor
+        opened.monitor.start()
+        sweeper = (
+            asyncio.create_task(_sweep_forever(opened.objects)) if hasattr(opened.objects, "sweep") else None
+        )
         loader: asyncio.Task[None] | None = None
         if settings.preload_engines and not engine_set.loaded:
             # Serve /healthz at once; /readyz turns 200 when the models are in memory.
@@ -40,6 +69,11 @@ def create_app(settings: Settings, engines: EngineSet | None = None) -> FastAPI:
         finally:
             if loader is not None and not loader.done():
                 loader.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
+            await opened.monitor.stop()
+            if backends is None:
+                await opened.aclose()
             if engines is None:
                 await engine_set.aclose()
 
@@ -72,4 +106,18 @@ def create_app(settings: Settings, engines: EngineSet | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(openai_audio.router)
     app.include_router(native.router)
+    # Resolved on first use (not per request): the embedded key lives in a file under data_dir.
+    app.include_router(objects_router(storage_for, functools.cache(lambda: resolve_signing_key(settings))))
     return app
+
+
+async def _sweep_forever(objects: ObjectStorage) -> None:
+    sweep = getattr(objects, "sweep")  # noqa: B009 - only the local store has it
+    while True:
+        try:
+            removed = await sweep()
+            if removed:
+                log.info("lifecycle sweep removed %d expired objects", removed)
+        except Exception as exc:  # a failed sweep is retried next hour; it never stops the app
+            log.warning("lifecycle sweep failed: %s", exc)
+        await asyncio.sleep(_SWEEP_INTERVAL_S)

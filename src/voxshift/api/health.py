@@ -1,4 +1,8 @@
-"""Liveness and readiness: /healthz answers as soon as the process serves, /readyz once engines are loaded."""
+"""Liveness and readiness: /healthz answers as soon as the process serves, /readyz once engines are loaded.
+
+/readyz also lists the optional backends (state store, object storage) and says "degraded" while one
+is down: the service still answers every voice request then, so it stays in the load balancer.
+"""
 
 from __future__ import annotations
 
@@ -34,4 +38,11 @@ async def readyz(request: Request) -> JSONResponse:
         "breakers": {name: snap.state for name, snap in engines.breakers.snapshot(time.monotonic()).items()},
         "queue": {"in_flight": engines.pool.in_flight, "capacity": engines.pool.capacity},
     }
+    monitor = getattr(request.app.state, "monitor", None)
+    if monitor is not None:
+        # A dead Redis or S3 degrades caching and URL delivery, not voice: still ready (200), but said.
+        body["dependencies"] = monitor.report()
+        if service.ready and monitor.degraded:
+            body["status"] = "degraded"
+            body["degraded"] = monitor.degraded
     return JSONResponse(body, status_code=200 if service.ready else 503)

@@ -1,14 +1,19 @@
-"""voxshift's native API: the seed's facade shapes (section 4.1), with every attempt made."""
+"""voxshift's native API: the seed's facade shapes (section 4.1), with every attempt made.
+
+``POST /v2/synthesize?delivery=url`` answers with a signed, expiring URL of the audio in the v2 bucket
+instead of the bytes (chat platforms fetch voice notes by URL). When object storage is down the
+audio comes back inline and the body says so: delivery degrades, the answer does not.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxshift.api.deps import voice_service
+from voxshift.api.deps import caller, voice_service
 from voxshift.api.openai_audio import read_upload, result_headers
 
 router = APIRouter(prefix="/v2")
@@ -20,15 +25,21 @@ async def transcribe(
     file: Annotated[UploadFile, File()],
     language: Annotated[str, Form()] = "auto",
     word_timestamps: Annotated[bool, Form()] = False,
-    x_user_id: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     service = voice_service(request)
+    who = caller(request)
     data = await read_upload(service, file)
     result = await service.transcribe(
-        data, language=language, user_id=x_user_id, word_timestamps=word_timestamps, filename=file.filename
+        data,
+        language=language,
+        user_id=who.user_id,
+        agent_id=who.agent_id,
+        word_timestamps=word_timestamps,
+        filename=file.filename,
     )
     return JSONResponse(
-        result.to_dict(), headers=result_headers(result.provider_used, result.processing_time_ms)
+        result.to_dict(),
+        headers=result_headers(result.provider_used, result.processing_time_ms, result.cache),
     )
 
 
@@ -41,11 +52,17 @@ class SynthesizeRequest(BaseModel):
     format: str = "mp3"
     voice: str | None = None
     speed: float = Field(1.0, ge=0.25, le=4.0)
+    user_id: str | None = None
 
 
 @router.post("/synthesize")
-async def synthesize(request: Request, body: SynthesizeRequest) -> JSONResponse:
+async def synthesize(
+    request: Request,
+    body: SynthesizeRequest,
+    delivery: Annotated[Literal["inline", "url"], Query()] = "inline",
+) -> JSONResponse:
     service = voice_service(request)
+    who = caller(request, body.user_id)
     result = await service.synthesize(
         body.text,
         language=body.language,
@@ -53,6 +70,30 @@ async def synthesize(request: Request, body: SynthesizeRequest) -> JSONResponse:
         format=body.format,
         voice=body.voice,
         speed=body.speed,
+        user_id=who.user_id,
+        agent_id=who.agent_id,
+        store=delivery == "url",
     )
-    payload: dict[str, Any] = result.to_dict(include_audio=True)
-    return JSONResponse(payload, headers=result_headers(result.provider_used, result.processing_time_ms))
+    url = None
+    if delivery == "url" and result.object_key is not None:
+        url = await service.signed_url(result.object_key)
+    payload: dict[str, Any] = result.to_dict(include_audio=url is None)
+    if url is not None:
+        # Local storage signs a path served by this app; S3 returns an absolute URL.
+        payload["audio_url"] = url if "://" in url else str(request.base_url).rstrip("/") + url
+        payload["audio_url_expires_in_s"] = service.settings.signed_url_ttl_s
+        payload["object_key"] = result.object_key
+    payload["delivery"] = "url" if url is not None else "inline"
+    if delivery == "url" and url is None:
+        payload["delivery_degraded"] = "object storage is unavailable; the audio is inline"
+    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache)
+    return JSONResponse(payload, headers=headers)
+
+
+@router.get("/cache/stats")
+async def cache_stats(request: Request) -> dict[str, Any]:
+    service = voice_service(request)
+    return {
+        "enabled": service.cache is not None and service.settings.voice_v2_features.caching_enabled,
+        "operations": service.cache.stats.snapshot() if service.cache is not None else {},
+    }

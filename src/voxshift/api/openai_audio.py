@@ -9,12 +9,13 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxshift.api.deps import voice_service
+from voxshift.api.deps import caller, voice_service
 from voxshift.api.subtitles import to_srt, to_vtt
 from voxshift.core.language import language_name
 from voxshift.engines.base import Task
 from voxshift.errors import InvalidRequest, NotFound, PayloadTooLarge
-from voxshift.services.voice import SynthesisResult, TranscriptionResult, VoiceV2Service
+from voxshift.services.results import SynthesisResult, TranscriptionResult
+from voxshift.services.voice import VoiceV2Service
 
 router = APIRouter()
 
@@ -24,8 +25,12 @@ RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 STREAM_CHUNK = 16 * 1024
 
 
-def result_headers(provider: str, processing_ms: float) -> dict[str, str]:
-    return {"X-Voxshift-Provider": provider, "X-Voxshift-Processing-Ms": f"{processing_ms:.1f}"}
+def result_headers(provider: str, processing_ms: float, cache: str = "disabled") -> dict[str, str]:
+    return {
+        "X-Voxshift-Provider": provider,
+        "X-Voxshift-Processing-Ms": f"{processing_ms:.1f}",
+        "X-Voxshift-Cache": cache,
+    }
 
 
 async def read_upload(service: VoiceV2Service, file: UploadFile) -> bytes:
@@ -73,16 +78,19 @@ async def _transcribe(
             param="timestamp_granularities[]",
         )
     data = await read_upload(service, file)
+    who = caller(request)
     result = await service.transcribe(
         data,
         language=language or "auto",
+        user_id=who.user_id,
+        agent_id=who.agent_id,
         prompt=prompt,
         temperature=temperature,
         word_timestamps="word" in granularities,
         task=task,
         filename=file.filename,
     )
-    headers = result_headers(result.provider_used, result.processing_time_ms)
+    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache)
     return render_transcription(result, response_format, granularities, headers)
 
 
@@ -186,6 +194,7 @@ class SpeechRequest(BaseModel):
     speed: float = Field(1.0, ge=0.25, le=4.0)
     instructions: str | None = None  # accepted for compatibility; local engines have no instructable voice
     language: str | None = None  # voxshift extension: the OpenAI API has none, so it is guessed from the text
+    user: str | None = None  # end-user id (as in OpenAI's other endpoints); else the X-User-Id header
 
 
 async def _chunks(audio: bytes) -> AsyncIterator[bytes]:
@@ -194,7 +203,7 @@ async def _chunks(audio: bytes) -> AsyncIterator[bytes]:
 
 
 def audio_response(result: SynthesisResult) -> StreamingResponse:
-    headers = result_headers(result.provider_used, result.processing_time_ms)
+    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache)
     headers["X-Voxshift-Duration-S"] = f"{result.duration_seconds:.3f}"
     return StreamingResponse(_chunks(result.audio), media_type=result.content_type, headers=headers)
 
@@ -203,12 +212,15 @@ def audio_response(result: SynthesisResult) -> StreamingResponse:
 async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
     service = voice_service(request)
     _check_model(body.model, TTS_MODELS)
+    who = caller(request, body.user)
     result = await service.synthesize(
         body.input,
         language=body.language,
         format=body.response_format,
         voice=body.voice,
         speed=body.speed,
+        user_id=who.user_id,
+        agent_id=who.agent_id,
     )
     return audio_response(result)
 

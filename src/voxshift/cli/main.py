@@ -70,9 +70,15 @@ def serve(
     import uvicorn
 
     from voxshift.api.app import create_app
+    from voxshift.services.backends import preflight
     from voxshift.services.logging import configure_logging
 
     configure_logging(settings.log_level)
+    try:
+        # A bad URL or a server that is down at start-up: one line and exit 2, before binding.
+        asyncio.run(preflight(settings))
+    except VoxshiftError as exc:
+        fail(exc)
     app_ = create_app(settings)
     typer.echo(f"voxshift listening on http://{settings.host}:{settings.port} (data dir {settings.data_dir})")
     uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)

@@ -1,22 +1,31 @@
 """VoiceV2Service: the seed's voice_v2 facade (section 4.1), transcribe and synthesize.
 
-Validates input once, runs the operation's provider chain, and returns a result that says which
-provider answered, how long it took and every attempt made on the way.
+Validates input once, answers from the cache when caching is on for the request, otherwise runs the
+operation's provider chain (identical concurrent requests share one computation), and returns a
+result that says which provider answered, how long it took, whether the cache answered and every
+attempt made on the way.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from voxshift.audio import CONTENT_TYPES, OUTPUT_FORMATS, encode_speech, load_audio
+from voxshift.config import Settings
+from voxshift.core.cache_keys import SttCacheKey, TtsCacheKey, chain_signature, sha256_hex
 from voxshift.core.language import LanguageError, guess_text_language, normalize_language
-from voxshift.engines.base import AudioInput, Segment, STTRequest, Task, TTSRequest
-from voxshift.engines.chain import Attempt
-from voxshift.errors import EmptyInput, InvalidRequest, TextTooLong
+from voxshift.engines.base import AudioInput, STTRequest, Task, TTSRequest
+from voxshift.errors import EmptyInput, InvalidRequest, PayloadTooLarge, TextTooLong
+from voxshift.services.cache import StoredAudio, VoiceCache
 from voxshift.services.engines import EngineSet
+from voxshift.services.results import CacheStatus, SynthesisResult, TranscriptionResult
+from voxshift.services.singleflight import SingleFlight
+
+__all__ = ["SynthesisResult", "TranscriptionResult", "VoiceV2Service"]
 
 # OpenAI's voices, accepted everywhere; each provider maps them to one of its own.
 OPENAI_VOICES = (
@@ -26,80 +35,41 @@ OPENAI_VOICES = (
 VOICE_STYLES = {"natural": None, "male": "onyx", "female": "nova", "neutral": "alloy"}
 
 
-@dataclass(frozen=True)
-class TranscriptionResult:
-    text: str
-    confidence: float
-    detected_language: str
-    language_probability: float
-    provider_used: str
-    processing_time_ms: float
-    duration_seconds: float
-    segments: tuple[Segment, ...]
-    attempts: tuple[Attempt, ...] = ()
-    task: Task = "transcribe"
+class AgentCacheSettings(Protocol):
+    """The two per-agent settings the caches obey (the legacy VoiceSettings carries both)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "confidence": round(self.confidence, 4),
-            "detected_language": self.detected_language,
-            "language_probability": round(self.language_probability, 4),
-            "provider_used": self.provider_used,
-            "processing_time_ms": round(self.processing_time_ms, 1),
-            "duration_seconds": round(self.duration_seconds, 3),
-            "segments": [
-                {
-                    "id": s.id,
-                    "start": round(s.start, 3),
-                    "end": round(s.end, 3),
-                    "text": s.text,
-                    **(
-                        {"words": [{"word": w.word, "start": w.start, "end": w.end} for w in s.words]}
-                        if s.words
-                        else {}
-                    ),
-                }
-                for s in self.segments
-            ],
-            "attempts": [asdict(a) for a in self.attempts],
-        }
+    @property
+    def cache_enabled(self) -> bool: ...
+
+    @property
+    def cache_ttl_hours(self) -> int: ...
+
+
+AgentSettingsLookup = Callable[[str], Awaitable[AgentCacheSettings | None]]
 
 
 @dataclass(frozen=True)
-class SynthesisResult:
-    audio: bytes
-    format: str
-    content_type: str
-    duration_seconds: float
-    provider_used: str
-    processing_time_ms: float
-    language: str
-    attempts: tuple[Attempt, ...] = field(default=())
-
-    def to_dict(self, *, include_audio: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "format": self.format,
-            "content_type": self.content_type,
-            "duration_seconds": round(self.duration_seconds, 3),
-            "provider_used": self.provider_used,
-            "processing_time_ms": round(self.processing_time_ms, 1),
-            "language": self.language,
-            "size_bytes": len(self.audio),
-            "attempts": [asdict(a) for a in self.attempts],
-        }
-        if include_audio:
-            import base64
-
-            out["audio_base64"] = base64.b64encode(self.audio).decode("ascii")
-        return out
+class CachePolicy:
+    enabled: bool
+    stt_ttl_s: float
+    tts_ttl_s: float
 
 
 class VoiceV2Service:
-    def __init__(self, engines: EngineSet) -> None:
+    def __init__(
+        self,
+        engines: EngineSet,
+        cache: VoiceCache | None = None,
+        agent_settings: AgentSettingsLookup | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         self.engines = engines
-        self.settings = engines.settings
+        self.settings = settings or engines.settings
+        self.cache = cache
+        self.agent_settings = agent_settings
         self._voices: set[str] | None = None
+        self._stt_flight: SingleFlight[TranscriptionResult] = SingleFlight()
+        self._tts_flight: SingleFlight[SynthesisResult] = SingleFlight()
 
     @property
     def ready(self) -> bool:
@@ -113,6 +83,19 @@ class VoiceV2Service:
             filename=filename,
         )
 
+    async def cache_policy(self, agent_id: str | None) -> CachePolicy:
+        """Caching is on when VOICE_V2_FEATURES.caching_enabled is and the agent's settings allow it."""
+        settings = self.settings
+        on = self.cache is not None and settings.voice_v2_features.caching_enabled
+        stt_ttl = float(settings.stt_cache_ttl_s)
+        if on and agent_id and self.agent_settings is not None:
+            agent = await self.agent_settings(agent_id)
+            if agent is not None:
+                on = agent.cache_enabled
+                # The legacy service kept STT results for the agent's cache_ttl_hours; keep honouring it.
+                stt_ttl = agent.cache_ttl_hours * 3600.0
+        return CachePolicy(on, stt_ttl, float(settings.tts_cache_ttl_s))
+
     async def transcribe(
         self,
         audio: bytes | AudioInput,
@@ -125,12 +108,60 @@ class VoiceV2Service:
         word_timestamps: bool = False,
         task: Task = "transcribe",
         filename: str | None = None,
+        agent_id: str | None = None,
     ) -> TranscriptionResult:
         started = time.perf_counter()
         lang = _language(language, param="language")
-        clip = audio if isinstance(audio, AudioInput) else self.validate_audio(audio, filename)
         if not 0.0 <= temperature <= 1.0:
             raise InvalidRequest("temperature must be between 0 and 1", param="temperature")
+        agent_id = agent_id or _context_agent(context)
+        policy = await self.cache_policy(agent_id)
+        cache = self.cache
+        if cache is None or not policy.enabled:
+            result = await self._transcribe(audio, lang, prompt, temperature, word_timestamps, task, filename)
+            return replace(result, processing_time_ms=_ms_since(started))
+        raw = audio.data if isinstance(audio, AudioInput) else audio
+        if len(raw) > self.settings.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"file is larger than the {self.settings.max_upload_mb:g} MB limit", param="file"
+            )
+        key = SttCacheKey(
+            providers=chain_signature(self.engines.stt_chain.names),
+            language=lang,
+            audio_sha256=sha256_hex(raw),
+            task=task,
+            word_timestamps=word_timestamps,
+            prompt=prompt or None,
+            temperature=temperature,
+        )
+        state_up = cache.state_dependency.up
+        hit = await cache.get_transcript(key)
+        if hit is not None and hit.get("duration_seconds", 0) <= self.settings.max_audio_seconds:
+            cache.stats.count("stt", "hit")
+            return TranscriptionResult.from_cache(hit, processing_time_ms=_ms_since(started))
+
+        async def compute() -> TranscriptionResult:
+            result = await self._transcribe(audio, lang, prompt, temperature, word_timestamps, task, filename)
+            await cache.put_transcript(key, result.to_cache(), policy.stt_ttl_s)
+            return result
+
+        result, shared = await self._stt_flight.run(key.render(), compute)
+        status: CacheStatus = "coalesced" if shared else _miss(state_up and cache.state_dependency.up)
+        cache.stats.count("stt", status)
+        return replace(result, cache=status, processing_time_ms=_ms_since(started))
+
+    async def _transcribe(
+        self,
+        audio: bytes | AudioInput,
+        lang: str | None,
+        prompt: str | None,
+        temperature: float,
+        word_timestamps: bool,
+        task: Task,
+        filename: str | None,
+    ) -> TranscriptionResult:
+        started = time.perf_counter()
+        clip = audio if isinstance(audio, AudioInput) else self.validate_audio(audio, filename)
         request = STTRequest(
             audio=clip,
             language=lang,
@@ -147,7 +178,7 @@ class VoiceV2Service:
             detected_language=transcript.language,
             language_probability=transcript.language_probability,
             provider_used=outcome.provider,
-            processing_time_ms=(time.perf_counter() - started) * 1000,
+            processing_time_ms=_ms_since(started),
             duration_seconds=clip.duration_s,
             segments=transcript.segments,
             attempts=tuple(outcome.attempts),
@@ -180,7 +211,11 @@ class VoiceV2Service:
         *,
         voice: str | None = None,
         speed: float = 1.0,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        store: bool = False,
     ) -> SynthesisResult:
+        """``store=True`` keeps the audio in the v2 bucket (for URL delivery) even with caching off."""
         started = time.perf_counter()
         self.validate_text(text)
         if format not in OUTPUT_FORMATS:
@@ -198,7 +233,72 @@ class VoiceV2Service:
             )
         chosen_voice = voice if voice is not None else _style_voice(voice_style)
         request = TTSRequest(text=text, language=lang, voice=chosen_voice, speed=speed)
-        outcome = await self.engines.tts_chain_for(lang).run(lambda p: p.synthesize(request))
+        policy = await self.cache_policy(agent_id)
+        cache = self.cache
+        if cache is None or not (policy.enabled or store):
+            result = await self._synthesize(request, format)
+            return replace(result, processing_time_ms=_ms_since(started))
+        key = TtsCacheKey(
+            providers=chain_signature(self.engines.tts_chain_for(lang).names),
+            language=lang,
+            voice=chosen_voice,
+            format=format,
+            text_sha256=sha256_hex(text),
+            speed=speed,
+        )
+        if policy.enabled:
+            hit = await cache.get_speech(key)
+            if hit is not None:
+                ref, audio = hit
+                cache.stats.count("tts", "hit")
+                return SynthesisResult(
+                    audio=audio,
+                    format=ref.format,
+                    content_type=ref.content_type,
+                    duration_seconds=ref.duration_seconds,
+                    provider_used=ref.provider_used,
+                    processing_time_ms=_ms_since(started),
+                    language=ref.language,
+                    cache="hit",
+                    object_key=ref.object_key,
+                )
+        healthy = cache.state_dependency.up and cache.objects_dependency.up
+
+        async def compute() -> SynthesisResult:
+            result = await self._synthesize(request, format)
+            object_key = await cache.store_audio(
+                result.audio,
+                format=format,
+                content_type=result.content_type,
+                sha256=sha256_hex(result.audio),
+                agent_id=agent_id,
+                metadata=_object_metadata(agent_id, user_id, format, result.duration_seconds, text),
+            )
+            if object_key is not None and policy.enabled:
+                ref = StoredAudio(
+                    object_key=object_key,
+                    format=format,
+                    content_type=result.content_type,
+                    size_bytes=len(result.audio),
+                    duration_seconds=result.duration_seconds,
+                    provider_used=result.provider_used,
+                    language=lang,
+                )
+                await cache.put_speech(key, ref, policy.tts_ttl_s)
+            return replace(result, object_key=object_key)
+
+        flight_key = f"{key.render()}:{agent_id or '_'}"  # the object key carries the agent
+        result, shared = await self._tts_flight.run(flight_key, compute)
+        if not policy.enabled:
+            status: CacheStatus = "disabled"
+        else:
+            status = "coalesced" if shared else _miss(healthy and result.object_key is not None)
+            cache.stats.count("tts", status)
+        return replace(result, cache=status, processing_time_ms=_ms_since(started))
+
+    async def _synthesize(self, request: TTSRequest, format: str) -> SynthesisResult:
+        started = time.perf_counter()
+        outcome = await self.engines.tts_chain_for(request.language).run(lambda p: p.synthesize(request))
         speech = outcome.value
         audio = await self.engines.pool.run(encode_speech, speech, format)
         return SynthesisResult(
@@ -207,10 +307,44 @@ class VoiceV2Service:
             content_type=CONTENT_TYPES[format],
             duration_seconds=speech.duration_s,
             provider_used=outcome.provider,
-            processing_time_ms=(time.perf_counter() - started) * 1000,
-            language=lang,
+            processing_time_ms=_ms_since(started),
+            language=request.language,
             attempts=tuple(outcome.attempts),
         )
+
+    async def signed_url(self, object_key: str) -> str | None:
+        """A signed, expiring URL of a stored object; None when object storage is unavailable."""
+        if self.cache is None:
+            return None
+        return await self.cache.signed_url(object_key, self.settings.signed_url_ttl_s)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _miss(stored: bool) -> CacheStatus:
+    return "miss" if stored else "unavailable"
+
+
+def _context_agent(context: Mapping[str, Any] | None) -> str | None:
+    value = (context or {}).get("agent_id")
+    return str(value) if value else None
+
+
+def _object_metadata(
+    agent_id: str | None, user_id: str | None, format: str, duration: float, text: str
+) -> dict[str, str]:
+    meta = {
+        "agent-id": agent_id or "",
+        "user-id": user_id or "",
+        "format": format,
+        "duration-seconds": f"{duration:.3f}",
+        "kind": "tts_output",
+        "text-length": str(len(text)),
+        "created-at": datetime.now(UTC).isoformat(),
+    }
+    return {k: v for k, v in meta.items() if v}
 
 
 def _language(value: str | None, *, param: str) -> str | None:

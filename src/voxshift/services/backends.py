@@ -1,0 +1,104 @@
+"""Open the backends a process runs on, from the three URLs, and check them once at start-up.
+
+Embedded defaults (SQLite state, a local folder, SQLite settings DB) need no server. At start-up an
+unreachable server or a bad URL is a configuration error (one line, exit code 2): better to refuse
+to start than to run a replica that silently never caches. After start-up the same outage only
+degrades caching and URL delivery (see services/dependencies.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxshift.config import Settings, mask_url
+from voxshift.errors import ConfigError, StoreUnavailable
+from voxshift.services.dependencies import Dependency, DependencyMonitor
+from voxshift.stores.objects import ObjectStorage, open_from_settings
+from voxshift.stores.state import open_state_store
+from voxshift.stores.state.base import StateStore
+from voxshift.stores.state.namespaced import NamespacedStore
+
+
+@dataclass
+class Backends:
+    settings: Settings
+    state: StateStore  # the raw store: legacy names live here too
+    v2_state: StateStore  # the v2 view: every key under VOICE_V2_REDIS_NAMESPACE + ":"
+    objects: ObjectStorage  # bound to VOICE_V2_MINIO_BUCKET
+    state_dependency: Dependency
+    objects_dependency: Dependency
+    monitor: DependencyMonitor
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        await self.monitor.stop()
+        for close in reversed(self.closers):
+            # closing a dead connection must not hide the real shutdown reason
+            with contextlib.suppress(Exception):
+                await close()
+
+
+async def open_backends(settings: Settings, *, check: bool = True) -> Backends:
+    """Open the state store and the v2 bucket (created when missing, with its lifecycle).
+
+    With ``check`` an unreachable server is a ConfigError; without it (inside a running app) the
+    dependency starts out down and the monitor brings it up once its server answers.
+    """
+    state = open_state_store(settings.resolved_state_url)
+    closers: list[Callable[[], Awaitable[Any]]] = [state.aclose]
+    try:
+        objects = open_from_settings(settings)
+        closers.append(objects.aclose)
+        if check:
+            await _startup_check("VOXSHIFT_STATE_URL", settings.resolved_state_url, state.ping)
+            await _startup_check(
+                "VOXSHIFT_STORAGE_URL", settings.resolved_storage_url, objects.ensure_bucket
+            )
+    except BaseException:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
+        raise
+    bucket_ready = check
+
+    async def objects_ready() -> None:
+        # The bucket may not exist yet when the app started while S3 was down: create it on the
+        # first successful probe, then a ping is enough.
+        nonlocal bucket_ready
+        if not bucket_ready:
+            await objects.ensure_bucket()
+            bucket_ready = True
+        await objects.ping()
+
+    state_dep = Dependency("state_store", state.ping)
+    objects_dep = Dependency("object_storage", objects_ready)
+    if not check:
+        for dep in (state_dep, objects_dep):
+            await dep.probe()
+    return Backends(
+        settings=settings,
+        state=state,
+        v2_state=NamespacedStore(state, settings.voice_v2_redis_namespace),
+        objects=objects,
+        state_dependency=state_dep,
+        objects_dependency=objects_dep,
+        monitor=DependencyMonitor([state_dep, objects_dep]),
+        closers=closers,
+    )
+
+
+async def _startup_check(variable: str, url: str, probe: Callable[[], Awaitable[Any]]) -> None:
+    try:
+        await probe()
+    except StoreUnavailable as exc:
+        raise ConfigError(f"{variable}: cannot use {mask_url(url)} at start-up: {exc.message}") from None
+
+
+
+async def preflight(settings: Settings) -> None:
+    """What `voxshift serve` checks before binding: every backend reachable, every URL valid."""
+    backends = await open_backends(settings, check=True)
+    await backends.aclose()
