@@ -113,7 +113,16 @@ async def state_store_section(ctx: BenchContext) -> dict[str, float]:
     return figures
 
 
-SECTIONS: list[Section] = [state_store_section]
+async def http_cache_section(ctx: BenchContext) -> dict[str, float]:
+    from bench.http_cache import http_cache_figures
+    from voxshift.engines.models import ensure_whisper_model
+
+    whisper_dir = ensure_whisper_model(Path.home() / ".cache" / "voxshift-test-models" / "whisper-base")
+    # Blocking (servers as subprocesses, a sync client): run it off this section's event loop.
+    return await asyncio.to_thread(http_cache_figures, ctx.tmp / "http", ctx.redis.url, whisper_dir)
+
+
+SECTIONS: list[Section] = [state_store_section, http_cache_section]
 
 
 def main() -> dict[str, float]:
