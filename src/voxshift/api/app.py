@@ -53,6 +53,7 @@ def create_app(
         service.cache = VoiceCache(
             opened.v2_state, opened.objects, opened.state_dependency, opened.objects_dependency
         )
+        service.agent_settings = opened.agent_voice_settings
         app.state.monitor = opened.monitor
         opened.monitor.start()
         sweeper = (

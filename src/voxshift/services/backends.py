@@ -13,9 +13,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import text
+
 from voxshift.config import Settings, mask_url
-from voxshift.errors import ConfigError, StoreUnavailable
+from voxshift.core.agent_settings import AgentVoiceSettings
+from voxshift.errors import ConfigError, InvalidRequest, StoreUnavailable
+from voxshift.services.agent_settings import AgentSettingsService
 from voxshift.services.dependencies import Dependency, DependencyMonitor
+from voxshift.stores.db.engine import Database
+from voxshift.stores.db.repositories import AgentSettingsRepository
 from voxshift.stores.objects import ObjectStorage, open_from_settings
 from voxshift.stores.state import open_state_store
 from voxshift.stores.state.base import StateStore
@@ -30,8 +36,23 @@ class Backends:
     objects: ObjectStorage  # bound to VOICE_V2_MINIO_BUCKET
     state_dependency: Dependency
     objects_dependency: Dependency
+    database: Database
+    database_dependency: Dependency
+    agent_settings: AgentSettingsService
     monitor: DependencyMonitor
     closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+    async def agent_voice_settings(self, agent_id: str) -> AgentVoiceSettings | None:
+        """The agent's stored settings for a request; None when it has none or the DB is down."""
+
+        async def lookup() -> AgentVoiceSettings | None:
+            try:
+                stored = await self.agent_settings.get(agent_id)
+            except InvalidRequest:  # an id no agent can have (too long, blank) has no settings
+                return None
+            return stored.settings if stored is not None else None
+
+        return await self.database_dependency.call(lookup, None)
 
     async def aclose(self) -> None:
         await self.monitor.stop()
@@ -52,6 +73,10 @@ async def open_backends(settings: Settings, *, check: bool = True) -> Backends:
     try:
         objects = open_from_settings(settings)
         closers.append(objects.aclose)
+        database_url = settings.resolved_database_url
+        # Embedded SQLite brings its own schema to head; PostgreSQL must be upgraded explicitly.
+        database = await Database.open(database_url) if check else Database(database_url)
+        closers.append(database.aclose)
         if check:
             await _startup_check("VOXSHIFT_STATE_URL", settings.resolved_state_url, state.ping)
             await _startup_check(
@@ -73,19 +98,30 @@ async def open_backends(settings: Settings, *, check: bool = True) -> Backends:
             bucket_ready = True
         await objects.ping()
 
+    async def database_ping() -> None:
+        async with database.begin() as conn:
+            await conn.execute(text("SELECT 1"))
+
     state_dep = Dependency("state_store", state.ping)
     objects_dep = Dependency("object_storage", objects_ready)
+    database_dep = Dependency("database", database_ping)
     if not check:
-        for dep in (state_dep, objects_dep):
+        for dep in (state_dep, objects_dep, database_dep):
             await dep.probe()
+    v2_state = NamespacedStore(state, settings.voice_v2_redis_namespace)
     return Backends(
         settings=settings,
         state=state,
-        v2_state=NamespacedStore(state, settings.voice_v2_redis_namespace),
+        v2_state=v2_state,
         objects=objects,
         state_dependency=state_dep,
         objects_dependency=objects_dep,
-        monitor=DependencyMonitor([state_dep, objects_dep]),
+        database=database,
+        database_dependency=database_dep,
+        agent_settings=AgentSettingsService(
+            AgentSettingsRepository(database), v2_state, ttl_s=settings.settings_cache_ttl_s
+        ),
+        monitor=DependencyMonitor([state_dep, objects_dep, database_dep]),
         closers=closers,
     )
 
