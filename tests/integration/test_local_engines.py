@@ -99,12 +99,6 @@ def test_whisper_segments_are_ordered(english_transcript: Transcript, english_cl
         assert 0.0 <= segment.no_speech_prob <= 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="WhisperSTT passes faster-whisper's segment times through unclamped, and Whisper predicts "
-    "the final timestamp token past the end of short clips (2.00 s for this 1.59 s one). Fix in "
-    "engines/whisper.py: clamp segment and word times to info.duration; then drop this marker.",
-)
 async def test_whisper_segments_end_inside_the_clip(
     whisper: WhisperSTT, espeak: EspeakTTS, to_audio_input: Callable[[Speech], AudioInput]
 ) -> None:

@@ -176,7 +176,8 @@ class WhisperSTT:
             )
             # The segments are a lazy generator that does the decoding: drain it here, on the
             # worker thread, never on the event loop.
-            segments = tuple(_segment(s) for s in raw_segments)
+            duration = float(info.duration)
+            segments = tuple(_segment(s, duration) for s in raw_segments)
         except VoxshiftError:
             raise
         except Exception as exc:
@@ -190,16 +191,21 @@ class WhisperSTT:
         )
 
 
-def _segment(raw: Any) -> Segment:
+def _segment(raw: Any, duration: float) -> Segment:
+    # Whisper predicts its last timestamp token on a 20 ms grid and often past the end of a short
+    # clip (2.00 s for a 1.59 s one): subtitles and word timings must stay inside the audio.
+    def clamp(t: Any) -> float:
+        return min(max(float(t), 0.0), duration)
+
     words = None
     if raw.words is not None:
         words = tuple(
-            Word(float(w.start), float(w.end), w.word.strip(), float(w.probability)) for w in raw.words
+            Word(clamp(w.start), clamp(w.end), w.word.strip(), float(w.probability)) for w in raw.words
         )
     return Segment(
         id=int(raw.id),
-        start=float(raw.start),
-        end=float(raw.end),
+        start=clamp(raw.start),
+        end=clamp(raw.end),
         text=raw.text.strip(),
         avg_logprob=float(raw.avg_logprob),
         no_speech_prob=float(raw.no_speech_prob),
