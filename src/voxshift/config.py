@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AliasChoices,
@@ -130,6 +130,20 @@ class Settings(BaseSettings):
     stt_cache_ttl_s: int = Field(86400, ge=1)  # seed 1.1 ttl_defaults.stt_cache
     tts_cache_ttl_s: int = Field(3600, ge=1)  # seed 1.1 ttl_defaults.tts_cache
     settings_cache_ttl_s: int = Field(3600, ge=1)  # seed 1.1 ttl_defaults.settings_cache
+
+    # Migration: the legacy service requests fall back to, and how v2 is watched beside it.
+    legacy_backend: Literal["reference", "http", "python", "none"] = "reference"
+    legacy_url: str | None = None  # http: an OpenAI-compatible base URL, e.g. http://legacy:8080/v1
+    legacy_api_key: SecretStr | None = None
+    legacy_stt_model: str = "whisper-1"
+    legacy_tts_model: str = "tts-1"
+    legacy_voice: str = "alloy"
+    legacy_python_target: str | None = None  # python: "package.module:attribute"
+    legacy_timeout_s: float = Field(60.0, gt=0)
+    v2_budget_s: float = Field(20.0, gt=0)  # past this a v2 attempt is abandoned for legacy
+    shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)  # share of legacy STT also run on v2
+    shadow_queue_size: int = Field(8, ge=1)
+    metrics_flush_interval_s: float = Field(1.0, gt=0, le=60)
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
