@@ -65,11 +65,13 @@ def test_values_past_the_top_go_to_overflow_and_report_the_top_bound() -> None:
     assert hist.percentile(0.5) == upper_bound_ms(OVERFLOW) == BOUNDS_MS[-1]
 
 
-def test_negative_counts_as_zero_and_nan_is_refused() -> None:
+def test_negative_counts_as_zero_and_nan_or_infinity_is_refused() -> None:
     hist = hist_of([-5.0])
     assert hist.counts[0] == 1 and hist.sum == 0.0
-    with pytest.raises(ValueError, match="NaN"):
-        hist.add(math.nan)
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="finite"):
+            hist.add(bad)
+    assert hist.count == 1
 
 
 # --- percentiles -----------------------------------------------------------------------------------
@@ -150,14 +152,15 @@ def test_window_stats_counts_errors_and_keeps_failures_out_of_the_latency() -> N
     stats.add(7.0, False, "timeout")
     stats.add(9.0, False)
     stats.add(math.nan, True)  # counted, but never in a sum
-    assert (stats.requests, stats.errors, stats.successes) == (5, 3, 2)
-    assert stats.error_rate == 0.6
+    stats.add(math.inf, True)
+    assert (stats.requests, stats.errors, stats.successes) == (6, 3, 3)
+    assert stats.error_rate == 0.5
     assert stats.latency.count == 1 and stats.total_latency_ms == 121.0
     assert stats.error_types == {"timeout": 2, "unknown": 1}
     other = WindowStats()
     other.add(50.0, False, "timeout")
     stats.merge(other)
-    assert stats.requests == 6 and stats.error_types["timeout"] == 3
+    assert stats.requests == 7 and stats.error_types["timeout"] == 3
     assert WindowStats().error_rate is None
 
 

@@ -73,10 +73,10 @@ class LatencyHistogram:
         self.sum_ms = 0.0
 
     def add(self, ms: float, n: int = 1) -> None:
-        """Record ``n`` observations of ``ms`` (negative values count as 0 ms; NaN is refused,
-        because one NaN would poison every stored sum it is ever merged into)."""
-        if ms != ms:
-            raise ValueError("latency is NaN")
+        """Record ``n`` observations of ``ms`` (negative values count as 0 ms; NaN and infinity are
+        refused, because one would poison every stored sum it is ever merged into)."""
+        if not math.isfinite(ms):
+            raise ValueError(f"latency is not a finite number: {ms!r}")
         ms = max(0.0, ms)
         self.counts[bisect_left(BOUNDS_MS, ms)] += n
         self.total += n
@@ -198,10 +198,11 @@ class WindowStats:
 
     def add(self, duration_ms: float, success: bool, error_type: str | None = None) -> None:
         self.requests += 1
-        if duration_ms == duration_ms:  # NaN: counted as a request, kept out of every sum
+        timed = math.isfinite(duration_ms)  # NaN/inf: counted as a request, kept out of every sum
+        if timed:
             self.total_latency_ms += max(0.0, duration_ms)
         if success:
-            if duration_ms == duration_ms:
+            if timed:
                 self.latency.add(duration_ms)
         else:
             self.errors += 1
