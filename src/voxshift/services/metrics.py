@@ -1,0 +1,349 @@
+"""MigrationMetrics: what the router, the shadow runner and the rollout controller measure.
+
+The seed (M3.2) wrote to Redis on every call (LPUSH + EXPIRE + counters: three round trips on the
+request path, a request failing when Redis did) and kept only sums, so its own p95 criteria could
+not be computed. Here:
+
+* **Recording** (``record_*``) is synchronous, in-process and O(1): it adds to an aggregate keyed
+  by (operation, system, hour) - counters and a fixed-bucket latency histogram - and bumps the
+  Prometheus series. It never awaits, never touches the store and never raises: a bad argument is
+  counted in ``invalid_records`` and dropped. It is safe from worker threads (one short lock).
+* **Flushing** (``start()`` runs it every ``flush_interval_s``; ``flush()`` on demand) swaps the
+  aggregate for an empty one and sends the deltas as ONE pipelined batch of HINCRBY/HINCRBYFLOAT +
+  EXPIRE (layout: :mod:`voxshift.services.metrics_store`). If the store is down the batch is
+  dropped, its records are counted in ``lost_records`` and the next flush starts afresh: at most one
+  interval of data is lost per failed flush, and nothing waits for the store to come back. (No
+  retry: a pipeline that failed half-way may have applied part of its increments, and re-sending
+  would count them twice.)
+* **Reading** (``window()``, ``get_migration_dashboard_data()``) fetches exactly the hour keys of
+  the window in one batch - no SCAN, no KEYS - so it covers every process that flushed into the
+  store; this process's unflushed last second is not included (``await flush()`` first if needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from voxshift.core.regression import RegressionDetector
+from voxshift.core.stats import WindowStats
+from voxshift.services import metrics_store as ms
+from voxshift.services.prometheus import BreakerSource, MigrationPrometheus
+from voxshift.stores.state import Batch, StateStore
+
+log = logging.getLogger("voxshift.metrics")
+
+SYSTEM_V2 = "voice_v2"
+SYSTEM_LEGACY = "legacy"
+OPERATIONS = ("stt", "tts")
+RolloutSource = Callable[[], float | int | Awaitable[float | int | None] | None]
+
+
+class MigrationMetrics:
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        flush_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        registry: CollectorRegistry | None = None,
+        operations: Sequence[str] = OPERATIONS,
+        rollout_source: RolloutSource | None = None,
+        detector: RegressionDetector | None = None,
+        retention_s: float = ms.RETENTION_S,
+    ) -> None:
+        if not flush_interval_s > 0:
+            raise ValueError("flush_interval_s must be > 0")
+        self.store = store  # the RAW store: the seed's keys are not namespaced
+        self.flush_interval_s = flush_interval_s
+        self.clock = clock
+        self.operations = tuple(ms.part(op) for op in operations)
+        self.rollout_source = rollout_source
+        self.detector = detector or RegressionDetector()
+        self.retention_s = retention_s
+        self.prometheus = MigrationPrometheus(registry)
+        self.prometheus.set_pending_source(lambda: self._pending.records)
+        self.lost_records = 0
+        self.flushed_records = 0
+        self.invalid_records = 0
+        self.last_flush_error: str | None = None
+        self._pending = ms.Pending()
+        self._lock = threading.Lock()
+        self._flush_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- recording (synchronous, O(1), never raises) ---------------------------------------------
+    def record_operation(
+        self,
+        operation: str,
+        system: str,
+        duration_ms: float,
+        success: bool,
+        *,
+        provider: str | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        """One request served (or failed) by ``system``; ``duration_ms`` is wall time, all of it."""
+        try:
+            op, sys_ = ms.part(operation), ms.part(system)
+            duration = float(duration_ms)
+            kind = ms.part(error_type) if error_type is not None else None
+            hour = ms.hour_of(self.clock())
+            with self._lock:
+                pending = self._pending
+                stats = pending.operations.get((op, sys_, hour))
+                if stats is None:
+                    stats = pending.operations[(op, sys_, hour)] = WindowStats()
+                stats.add(duration, bool(success), kind)
+                pending.records += 1
+            prom = self.prometheus
+            outcome = "success" if success else "error"
+            prom.child(prom.requests, op, sys_, ms.part(provider or "none"), outcome).inc()
+            if success and math.isfinite(duration):
+                prom.child(prom.latency, op, sys_).observe(max(0.0, duration) / 1000.0)
+        except Exception:
+            self._invalid("record_operation")
+
+    def record_fallback(self, operation: str, from_system: str, to_system: str, reason: str) -> None:
+        """A request that ``from_system`` could not serve went to ``to_system``."""
+        try:
+            op, why = ms.part(operation), ms.part(reason)
+            key = ms.fallbacks_key(op, ms.hour_of(self.clock()))
+            with self._lock:
+                pending = self._pending
+                pending.add(key, "count")
+                pending.add(key, "reason:" + why)
+                pending.add(key, f"path:{ms.part(from_system)}>{ms.part(to_system)}")
+                pending.records += 1
+            self.prometheus.child(self.prometheus.fallbacks, op, why).inc()
+        except Exception:
+            self._invalid("record_fallback")
+
+    def record_total_failure(self, operation: str) -> None:
+        """Both systems failed the request: the user got an error."""
+        try:
+            op = ms.part(operation)
+            key = ms.total_failures_key(op, ms.hour_of(self.clock()))
+            with self._lock:
+                self._pending.add(key, "count")
+                self._pending.records += 1
+            self.prometheus.child(self.prometheus.total_failures, op).inc()
+        except Exception:
+            self._invalid("record_total_failure")
+
+    def record_decision(self, operation: str, system: str, reason: str) -> None:
+        """The router sent a request to ``system`` because of ``reason`` (percentage, allowlist...)."""
+        try:
+            op, sys_, why = ms.part(operation), ms.part(system), ms.part(reason)
+            key = ms.decisions_key(op, ms.hour_of(self.clock()))
+            with self._lock:
+                self._pending.add(key, f"{sys_}:{why}")
+                self._pending.records += 1
+            self.prometheus.child(self.prometheus.decisions, op, sys_, why).inc()
+        except Exception:
+            self._invalid("record_decision")
+
+    def record_shadow(
+        self,
+        operation: str,
+        *,
+        wer: float | None,
+        v2_ms: float,
+        legacy_ms: float,
+        v2_ok: bool,
+        legacy_ok: bool,
+    ) -> None:
+        """One shadow comparison; ``wer`` of v2 against legacy, None when there was nothing to
+        compare (a side failed, or TTS)."""
+        try:
+            op = ms.part(operation)
+            # float() on everything: a float field must never get an int delta (HINCRBY on "0.3"
+            # fails, and with it the whole flush).
+            w = None if wer is None else float(wer)
+            if w is not None and not (math.isfinite(w) and w >= 0):
+                raise ValueError(f"bad WER {wer!r}")
+            v2_t, legacy_t = float(v2_ms), float(legacy_ms)
+            if not (math.isfinite(v2_t) and math.isfinite(legacy_t)):
+                raise ValueError("non-finite shadow latency")
+            key = ms.shadow_key(op, ms.hour_of(self.clock()))
+            with self._lock:
+                pending = self._pending
+                pending.add(key, "count")
+                pending.add(key, "v2_latency_ms", max(0.0, v2_t))
+                pending.add(key, "legacy_latency_ms", max(0.0, legacy_t))
+                if v2_ok:
+                    pending.add(key, "v2_successes")
+                if legacy_ok:
+                    pending.add(key, "legacy_successes")
+                if v2_ok and legacy_ok:
+                    pending.add(key, "both_ok")
+                if w is not None:
+                    pending.add(key, "wer_count")
+                    pending.add(key, "wer_sum", w)
+                    pending.add(key, ms.wer_field(w))
+                pending.records += 1
+            prom = self.prometheus
+            outcome = {(True, True): "both_ok", (False, True): "v2_failed", (True, False): "legacy_failed"}
+            prom.child(prom.shadow, op, outcome.get((bool(v2_ok), bool(legacy_ok)), "both_failed")).inc()
+            if w is not None:
+                prom.child(prom.shadow_wer, op).observe(w)
+        except Exception:
+            self._invalid("record_shadow")
+
+    def record_shadow_dropped(self, operation: str) -> None:
+        """A shadow comparison was skipped (queue full): Prometheus only, it is not traffic."""
+        try:
+            self.prometheus.child(self.prometheus.shadow_dropped, ms.part(operation)).inc()
+        except Exception:
+            self._invalid("record_shadow_dropped")
+
+    def _invalid(self, what: str) -> None:
+        # Reached only from an except block: log, count, swallow. Counting cannot fail.
+        self.invalid_records += 1
+        self.prometheus.invalid.inc()
+        log.debug("%s: unusable arguments, record dropped", what, exc_info=True)
+
+    @property
+    def pending_records(self) -> int:
+        return self._pending.records
+
+    # --- flushing ---------------------------------------------------------------------------------
+    async def flush(self) -> int:
+        """Send everything recorded so far as one batch; returns how many records it carried
+        (0 when there was nothing, or when the batch was lost). Never raises."""
+        async with self._flush_lock:
+            with self._lock:
+                pending, self._pending = self._pending, ms.Pending()
+            if not pending.records:
+                return 0
+            try:
+                batch = ms.build_batch(pending, self.retention_s)
+                await self.store.execute(batch)
+            except Exception as exc:  # StoreUnavailable, mostly; anything else is lost the same way
+                self.lost_records += pending.records
+                self.prometheus.lost.inc(pending.records)
+                self.prometheus.child(self.prometheus.flushes, "lost").inc()
+                if self.last_flush_error is None:  # one warning per outage, not one per second
+                    log.warning("migration metrics: flush failed, %d records lost: %s", pending.records, exc)
+                self.last_flush_error = str(exc)
+                return 0
+            if self.last_flush_error is not None:
+                log.warning("migration metrics: flushing again after: %s", self.last_flush_error)
+                self.last_flush_error = None
+            self.flushed_records += pending.records
+            self.prometheus.child(self.prometheus.flushes, "ok").inc()
+            return pending.records
+
+    async def start(self) -> None:
+        """Start the background flusher (idempotent)."""
+        if self._task is None or self._task.done():
+            self._stopping = asyncio.Event()
+            self._task = asyncio.create_task(self._run(), name="migration-metrics-flusher")
+
+    async def stop(self) -> None:
+        """Stop the flusher after one last flush."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_interval_s):
+                    await self._stopping.wait()
+            await self.flush()
+
+    # --- Prometheus -------------------------------------------------------------------------------
+    def render_prometheus(self) -> tuple[bytes, str]:
+        """The exposition text and its content type, for a /metrics endpoint."""
+        return self.prometheus.render()
+
+    def set_breaker_source(self, source: BreakerSource | None) -> None:
+        """``source()`` -> ``{provider: "closed" | "open" | "half_open"}``, read at scrape time."""
+        self.prometheus.set_breaker_source(source)
+
+    def set_rollout_source(self, source: RolloutSource | None) -> None:
+        self.rollout_source = source
+
+    # --- reading ----------------------------------------------------------------------------------
+    async def window(
+        self, operation: str, system: str, hours: int = 1, now: float | None = None
+    ) -> WindowStats:
+        """Merged counts and latency histogram of the last ``hours`` hour buckets (see
+        :func:`metrics_store.hours_window`). Raises StoreUnavailable when the store is down."""
+        op, sys_ = ms.part(operation), ms.part(system)
+        hours_ = ms.hours_window(self.clock() if now is None else now, hours)
+        batch = Batch()
+        for hour in hours_:
+            batch.hgetall(ms.operations_key(op, sys_, hour)).hgetall(ms.latency_key(op, sys_, hour))
+        results = await self.store.execute(batch)
+        return ms.window_stats(_pairs(results))
+
+    async def get_migration_dashboard_data(self, hours: int = 24, now: float | None = None) -> dict[str, Any]:
+        """The seed's dashboard (current_rollout_percentage, error_rates, latency_metrics,
+        fallback_rates, system_comparison) over the last ``hours`` hour buckets, plus shadow
+        agreement, total failures, routing decisions and error types. One batch read."""
+        at = self.clock() if now is None else now
+        hours_ = ms.hours_window(at, hours)
+        systems = (SYSTEM_V2, SYSTEM_LEGACY)
+        batch = Batch()
+        for op in self.operations:
+            for sys_ in systems:
+                for hour in hours_:
+                    batch.hgetall(ms.operations_key(op, sys_, hour)).hgetall(ms.latency_key(op, sys_, hour))
+            for key in (ms.fallbacks_key, ms.total_failures_key, ms.decisions_key, ms.shadow_key):
+                for hour in hours_:
+                    batch.hgetall(key(op, hour))
+        results = iter(await self.store.execute(batch))
+        n = len(hours_)
+        raw: dict[str, dict[str, Any]] = {}
+        for op in self.operations:
+            entry: dict[str, Any] = {}
+            for sys_ in systems:
+                entry[sys_] = ms.window_stats(_pairs([next(results) for _ in range(2 * n)]))
+            for name in ("fallbacks", "total_failures", "decisions", "shadow"):
+                entry[name] = ms.merge_counters(_hashes([next(results) for _ in range(n)]))
+            raw[op] = entry
+        return ms.build_dashboard(
+            raw,
+            hours=hours,
+            hour_range=(hours_[0], hours_[-1]),
+            generated_at=at,
+            rollout=await self._rollout(),
+            detector=self.detector,
+            systems=systems,
+        )
+
+    async def _rollout(self) -> float | None:
+        if self.rollout_source is None:
+            return None
+        try:
+            value = self.rollout_source()
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception:  # the dashboard shows the traffic even when the flag store is down
+            log.warning("rollout percentage source failed", exc_info=True)
+            return None
+        return None if value is None else float(value)
+
+
+def _hashes(results: Sequence[object]) -> list[dict[str, bytes]]:
+    return [r if isinstance(r, dict) else {} for r in results]
+
+
+def _pairs(results: Sequence[object]) -> list[tuple[dict[str, bytes], dict[str, bytes]]]:
+    hashes = _hashes(results)
+    return list(zip(hashes[0::2], hashes[1::2], strict=True))
