@@ -165,3 +165,31 @@ class Forbidden(VoxshiftError):
     error_type = "permission_error"
     code = "forbidden"
     exit_code = EXIT_USAGE
+
+
+class MigrationFailed(VoxshiftError):
+    """voice_v2 failed and the legacy fallback failed too: one error that carries both causes."""
+
+    status = 503
+    error_type = "server_error"
+    code = "voice_v2_and_legacy_failed"
+
+    def __init__(self, operation: str, v2_error: BaseException, legacy_error: BaseException) -> None:
+        super().__init__(
+            f"{operation}: voice_v2 failed ({describe_error(v2_error)}) and the legacy fallback failed "
+            f"too ({describe_error(legacy_error)})"
+        )
+        self.operation = operation
+        self.v2_error = v2_error
+        self.legacy_error = legacy_error
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, VoxshiftError):
+        return exc.message
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

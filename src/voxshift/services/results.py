@@ -18,9 +18,9 @@ CacheStatus = Literal["hit", "miss", "coalesced", "disabled", "unavailable"]
 @dataclass(frozen=True)
 class TranscriptionResult:
     text: str
-    confidence: float
+    confidence: float | None  # None: the system that answered reports none (the legacy service)
     detected_language: str
-    language_probability: float
+    language_probability: float | None
     provider_used: str
     processing_time_ms: float
     duration_seconds: float
@@ -36,9 +36,9 @@ class TranscriptionResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "confidence": round(self.confidence, 4),
+            "confidence": _round(self.confidence, 4),
             "detected_language": self.detected_language,
-            "language_probability": round(self.language_probability, 4),
+            "language_probability": _round(self.language_probability, 4),
             "provider_used": self.provider_used,
             "processing_time_ms": round(self.processing_time_ms, 1),
             "duration_seconds": round(self.duration_seconds, 3),
@@ -135,3 +135,7 @@ class SynthesisResult:
         if include_audio:
             out["audio_base64"] = base64.b64encode(self.audio).decode("ascii")
         return out
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
