@@ -409,7 +409,27 @@ def prometheus_value(metrics: MigrationMetrics, sample: str, **labels: str) -> f
     return None
 
 
-async def test_prometheus_exposes_the_labelled_series(store: StateStore) -> None:
+EXPECTED_SERIES: list[tuple[str, dict[str, str], float]] = [
+    (
+        "requests_total",
+        {"operation": "stt", "system": "voice_v2", "provider": "openai", "outcome": "success"},
+        3,
+    ),
+    ("requests_total", {"operation": "stt", "system": "legacy", "provider": "none", "outcome": "error"}, 1),
+    ("latency_seconds_count", {"operation": "stt", "system": "voice_v2"}, 3),
+    ("latency_seconds_bucket", {"operation": "stt", "system": "voice_v2", "le": "1.0"}, 0),
+    ("latency_seconds_bucket", {"operation": "stt", "system": "voice_v2", "le": "2.0"}, 3),
+    ("fallbacks_total", {"operation": "stt", "reason": "timeout"}, 1),
+    ("decisions_total", {"operation": "tts", "system": "voice_v2", "reason": "allowlist"}, 1),
+    ("total_failures_total", {"operation": "tts"}, 1),
+    ("shadow_comparisons_total", {"operation": "stt", "outcome": "both_ok"}, 1),
+    ("shadow_dropped_total", {"operation": "stt"}, 1),
+    ("metrics_pending_records", {}, 8),
+]
+
+
+async def test_prometheus_exposes_the_labelled_series(tmp_path: Path) -> None:
+    store = open_state_store(f"sqlite:///{tmp_path / 'state.db'}")
     metrics = MigrationMetrics(store, clock=Clock())
     for _ in range(3):
         metrics.record_operation("stt", "voice_v2", 1500.0, True, provider="openai")
@@ -419,46 +439,25 @@ async def test_prometheus_exposes_the_labelled_series(store: StateStore) -> None
     metrics.record_total_failure("tts")
     metrics.record_shadow("stt", wer=0.0, v2_ms=1, legacy_ms=1, v2_ok=True, legacy_ok=True)
     metrics.record_shadow_dropped("stt")
-    states = {"openai": "open", "whisper": "closed"}
-    metrics.set_breaker_source(lambda: states)
+    metrics.set_breaker_source(lambda: {"openai": "open", "whisper": "closed"})
     text, content_type = metrics.render_prometheus()
-    assert content_type.startswith("text/plain")
-    assert b'operation="stt"' in text
-
-    def value(sample: str, **labels: str) -> float | None:
-        return prometheus_value(metrics, sample, **labels)
-
-    requests = "voxshift_migration_requests_total"
-    assert value(requests, operation="stt", system="voice_v2", provider="openai", outcome="success") == 3
-    assert value(requests, operation="stt", system="legacy", provider="none", outcome="error") == 1
-    assert value("voxshift_migration_latency_seconds_count", operation="stt", system="voice_v2") == 3
-    assert (
-        value("voxshift_migration_latency_seconds_bucket", operation="stt", system="voice_v2", le="1.0") == 0
-    )
-    assert (
-        value("voxshift_migration_latency_seconds_bucket", operation="stt", system="voice_v2", le="2.0") == 3
-    )
-    assert value("voxshift_migration_fallbacks_total", operation="stt", reason="timeout") == 1
-    assert (
-        value("voxshift_migration_decisions_total", operation="tts", system="voice_v2", reason="allowlist")
-        == 1
-    )
-    assert value("voxshift_migration_total_failures_total", operation="tts") == 1
-    assert value("voxshift_migration_shadow_comparisons_total", operation="stt", outcome="both_ok") == 1
-    assert value("voxshift_migration_shadow_dropped_total", operation="stt") == 1
-    assert value("voxshift_migration_metrics_pending_records") == 8
-    assert value("voxshift_provider_breaker_state", provider="openai", state="open") == 1
-    assert value("voxshift_provider_breaker_state", provider="openai", state="closed") == 0
-    assert value("voxshift_provider_breaker_state", provider="whisper", state="closed") == 1
+    assert content_type.startswith("text/plain") and b'operation="stt"' in text
+    for name, labels, expected in EXPECTED_SERIES:
+        assert prometheus_value(metrics, f"voxshift_migration_{name}", **labels) == expected, (name, labels)
+    breaker = "voxshift_provider_breaker_state"
+    assert prometheus_value(metrics, breaker, provider="openai", state="open") == 1
+    assert prometheus_value(metrics, breaker, provider="openai", state="closed") == 0
+    assert prometheus_value(metrics, breaker, provider="whisper", state="closed") == 1
     await metrics.flush()
-    assert value("voxshift_migration_metrics_flushes_total", outcome="ok") == 1
-    assert value("voxshift_migration_metrics_pending_records") == 0
+    assert prometheus_value(metrics, "voxshift_migration_metrics_flushes_total", outcome="ok") == 1
+    assert prometheus_value(metrics, "voxshift_migration_metrics_pending_records") == 0
 
     def broken() -> dict[str, str]:
         raise RuntimeError("no breakers")
 
     metrics.set_breaker_source(broken)  # a broken callback costs its own series, not the scrape
-    assert value(requests, operation="stt", system="voice_v2", provider="openai", outcome="success") == 3
-    assert value("voxshift_provider_breaker_state", provider="openai", state="open") is None
+    assert prometheus_value(metrics, "voxshift_migration_requests_total", outcome="success") == 3
+    assert prometheus_value(metrics, breaker, provider="openai", state="open") is None
     # Each MigrationMetrics has its own registry: a second one starts from zero, no name clash.
-    assert prometheus_value(MigrationMetrics(store), requests) is None
+    assert prometheus_value(MigrationMetrics(store), "voxshift_migration_requests_total") is None
+    await store.aclose()
