@@ -61,6 +61,7 @@ _WRITE_ATTEMPTS = 16
 _BACKOFF_S = 0.005  # per attempt; 16 attempts wait at most ~0.7 s in total
 _RESUBSCRIBE_MAX_S = 2.0
 _STOP_ATTEMPTS = 100
+_ENV_FIELDS = ("voice_v2_enabled", "voice_v2_rollout_percentage", "voice_v2_features")
 
 ChangeCallback = Callable[[FlagConfig, FlagConfig], None]  # (old, new)
 Change = Callable[[FlagConfig], FlagConfig] | FlagConfig
@@ -85,11 +86,14 @@ class FeatureFlags:
         *,
         poll_interval_s: float = POLL_INTERVAL_S,
         listen: bool = True,
+        env_explicit: bool = True,
     ) -> None:
         """``store`` is the v2 view of the state store; ``initial`` the environment's config
-        (``FlagConfig.from_settings``). With neither store nor repo the flags live in memory only."""
+        (``FlagConfig.from_settings``). With neither store nor repo the flags live in memory only.
+        ``env_explicit``: whether VOICE_V2_* were actually set (else there is nothing to disagree with)."""
         self.storage = FlagStorage(store, repo)
         self.initial = replace(initial, version=0)
+        self.env_explicit = env_explicit
         self.poll_interval_s = poll_interval_s
         self.listen = listen
         self.env_disagreement: list[str] = []  # what the environment would change, at load
@@ -101,14 +105,18 @@ class FeatureFlags:
         self._tasks: list[asyncio.Task[None]] = []
 
     @classmethod
-    def from_backends(cls, backends: Backends, **kwargs: float | bool) -> FeatureFlags:
+    def from_backends(
+        cls, backends: Backends, *, poll_interval_s: float = POLL_INTERVAL_S, listen: bool = True
+    ) -> FeatureFlags:
         from voxshift.stores.db.repositories import FlagConfigRepository
 
         return cls(
             backends.v2_state,
             FlagConfigRepository(backends.database),
             FlagConfig.from_settings(backends.settings),
-            **kwargs,  # type: ignore[arg-type]
+            poll_interval_s=poll_interval_s,
+            listen=listen,
+            env_explicit=env_is_explicit(backends.settings),
         )
 
     @classmethod
@@ -169,22 +177,24 @@ class FeatureFlags:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def load(self, *, initialise: bool = True) -> FlagConfig:
-        """The newest stored config; with nothing stored, the environment's (stored when
-        ``initialise``: the CLI's read-only commands pass False). Both stores down: keep serving."""
+    async def load(self, *, read_only: bool = False) -> FlagConfig:
+        """The newest stored config, repairing a copy that is behind; with nothing stored, the
+        environment's, which is then stored. ``read_only`` (the CLI's show/explain) skips both
+        writes. Both stores down: keep serving what we have."""
         for _ in range(_WRITE_ATTEMPTS):
             snap = await self.storage.read()
             newest = snap.newest
             if newest is not None:
                 self.source = "state store" if newest is snap.store_config else "database"
                 self._note_env(newest)
-                await self.storage.repair(snap, newest)
+                if not read_only:
+                    await self.storage.repair(snap, newest)
                 self._apply(newest)
                 return self._config
             if snap.store_down and snap.db_down:
                 log.warning("flags: state store and database unavailable; serving the last known config")
                 return self._config
-            if not initialise or self.storage.memory_only:
+            if read_only or self.storage.memory_only:
                 return self._config
             first = replace(self.initial, version=1)
             try:
@@ -363,6 +373,8 @@ class FeatureFlags:
                 log.exception("flags: on_change callback failed")
 
     def _note_env(self, stored: FlagConfig) -> None:
+        if not self.env_explicit:
+            return
         env, mine = self.initial, replace(stored, version=0)
         keep = replace(mine, enabled=env.enabled, features=env.features, percentages=env.percentages)
         self.env_disagreement = diff(keep, mine) if not keep.same_rules(mine) else []
@@ -374,6 +386,14 @@ class FeatureFlags:
                 stored.version,
                 "; ".join(self.env_disagreement),
             )
+
+
+def env_is_explicit(settings: Settings) -> bool:
+    """Whether any VOICE_V2_{ENABLED,ROLLOUT_PERCENTAGE,FEATURES} came from the environment or the
+    --config file rather than the defaults."""
+    from voxshift.config import describe
+
+    return any(r.source != "default" for r in describe(settings) if r.name in _ENV_FIELDS)
 
 
 def _text(value: str, name: str) -> str:

@@ -1,0 +1,426 @@
+"""`voxshift flags ...`: the voice v2 rollout flags (kill switch, features, percentages, lists).
+
+Every command works on the configured state store and settings database (the same ones the servers
+use), so a change applies on every running server within about 1 s: they follow the state store and
+fall back to the database. Writes are audited in the database (who, when, old, new, why): ``--reason``
+is required for ``set`` and ``kill``. ``kill`` asks for no confirmation: it is the safe direction, and
+it still works while the database is down (without its audit row; the command says so). Anything that
+sends more traffic to v2 is refused while the database is down.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from voxshift.cli.common import State, fail, table
+from voxshift.cli.db import run
+from voxshift.core.flags import (
+    ANONYMOUS_KEY,
+    ANONYMOUS_POLICIES,
+    OPERATIONS,
+    FlagConfig,
+    Operation,
+    bucket,
+    decide,
+    diff,
+    explain,
+    feature_name,
+)
+from voxshift.errors import EXIT_USAGE, InvalidRequest, StoreUnavailable
+
+if TYPE_CHECKING:  # the database and state store stacks load only when a command runs
+    from voxshift.services.flags import FeatureFlags
+
+flags_app = typer.Typer(
+    help="Voice v2 rollout flags: show, set, kill, allow/deny lists, explain a user's routing, history.",
+    no_args_is_help=True,
+)
+_PERCENT_RE = re.compile(r"\s*\d{1,3}\s*")
+_TRUE = {"true", "on", "yes", "1"}
+_FALSE = {"false", "off", "no", "0"}
+
+Reason = Annotated[str | None, typer.Option("--reason", "-r", help="Why (goes to the audit log).")]
+Actor = Annotated[str | None, typer.Option(help="Who is changing it (default: cli:<your user name>).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@asynccontextmanager
+async def open_flags(state: State) -> AsyncIterator[FeatureFlags]:
+    """FeatureFlags over the configured database and the v2 view of the configured state store."""
+    from voxshift.services.flags import FeatureFlags, env_is_explicit
+    from voxshift.stores.db.engine import Database
+    from voxshift.stores.db.repositories import FlagConfigRepository
+    from voxshift.stores.state import NamespacedStore, open_state_store
+
+    # The CLI reports store trouble and env disagreement itself, once; without this the service's
+    # log lines would also reach stderr through logging's last-resort handler.
+    service_log = logging.getLogger("voxshift.services.flags")
+    if not service_log.handlers:
+        service_log.addHandler(logging.NullHandler())
+    settings = state.settings()
+    try:
+        db: Database | None = await Database.open(settings.resolved_database_url)
+    except StoreUnavailable as exc:
+        # The kill switch must not depend on the audit database: carry on with the state store
+        # alone; FeatureFlags then refuses anything that is not a rollback, with one line.
+        typer.echo(f"warning: {exc.message}; using the state store alone", err=True)
+        db = None
+    try:
+        raw = open_state_store(settings.resolved_state_url)
+        try:
+            store = NamespacedStore(raw, settings.voice_v2_redis_namespace)
+            repo = FlagConfigRepository(db) if db is not None else None
+            initial = FlagConfig.from_settings(settings)
+            yield FeatureFlags(store, repo, initial, env_explicit=env_is_explicit(settings))
+        finally:
+            await raw.aclose()
+    finally:
+        if db is not None:
+            await db.aclose()
+
+
+async def _read(state: State) -> tuple[FlagConfig, str, list[str]]:
+    async with open_flags(state) as flags:
+        await flags.load(read_only=True)  # a read writes nothing, not even a repair
+        return flags.config, flags.source, flags.env_disagreement
+
+
+async def _write(
+    state: State, change: Callable[[FlagConfig], FlagConfig], actor: str, reason: str, dry_run: bool
+) -> tuple[FlagConfig, FlagConfig, list[str]]:
+    """(before, after, warnings)."""
+    async with open_flags(state) as flags:
+        before = await flags.load(read_only=True)
+        if dry_run:
+            return before, change(before), []
+        after = await flags.update(change, actor=actor, reason=reason)
+        outcome = flags.last_write
+        warnings = []
+        if outcome is not None and outcome.config is after and after.version != before.version:
+            if not outcome.audited:
+                warnings.append("the settings database is down: this change has no audit row")
+            if not outcome.stored:
+                warnings.append(
+                    "the state store is down: servers pick the change up from the database within about 5 s"
+                )
+        return before, after, warnings
+
+
+def _report(before: FlagConfig, after: FlagConfig, warnings: list[str], dry_run: bool) -> None:
+    changes = diff(before, after)
+    if not changes:
+        typer.echo(f"no change (version {before.version})")
+        return
+    if dry_run:
+        typer.echo(f"dry run: would change version {before.version}:")
+    else:
+        typer.echo(f"flags now at version {after.version}; running servers apply it within about 1 s:")
+    for line in changes:
+        typer.echo(f"  {line}")
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@flags_app.command("show")
+def show_command(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Print the current flag config (from the state store, else the database, else the environment)."""
+    config, source, disagreement = run(_read(ctx.obj))
+    if as_json:
+        typer.echo(json.dumps({**config.to_json(), "source": source}, ensure_ascii=False, indent=2))
+        return
+    version = (
+        f"{config.version} (from the {source})" if config.version else "0 (not stored yet: from VOICE_V2_*)"
+    )
+    rows = [
+        ["version", version],
+        ["enabled", "yes" if config.enabled else "no (kill switch: everything goes to legacy)"],
+        ["features", " ".join(f"{k}={'on' if v else 'off'}" for k, v in config.features.to_json().items())],
+        *[[f"rollout {op}", f"{config.percentages[op]}%"] for op in OPERATIONS],
+        *[[f"salt {op}", repr(config.salt[op])] for op in OPERATIONS if config.salt[op]],
+        ["anonymous", config.anonymous],
+        ["allow users", ", ".join(sorted(config.allow_users)) or "-"],
+        ["allow agents", ", ".join(sorted(config.allow_agents)) or "-"],
+        ["deny users", ", ".join(sorted(config.deny_users)) or "-"],
+        ["deny agents", ", ".join(sorted(config.deny_agents)) or "-"],
+    ]
+    typer.echo(table(["flag", "value"], rows))
+    if disagreement:
+        typer.echo(
+            "note: the VOICE_V2_* environment differs (environment -> stored): "
+            f"{'; '.join(disagreement)}; the stored config wins",
+            err=True,
+        )
+
+
+@flags_app.command("set")
+def set_command(
+    ctx: typer.Context,
+    enabled: Annotated[
+        bool | None, typer.Option("--enabled/--disabled", help="The kill switch (--disabled = all legacy).")
+    ] = None,
+    percentage: Annotated[str | None, typer.Option(help="Rollout % for both stt and tts.")] = None,
+    stt_percentage: Annotated[str | None, typer.Option(help="Rollout % for stt.")] = None,
+    tts_percentage: Annotated[str | None, typer.Option(help="Rollout % for tts.")] = None,
+    features: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feature",
+            help="NAME=true|false (stt_enabled, tts_enabled, langgraph_integration, "
+            "caching_enabled, or stt/tts/langgraph/caching); repeatable.",
+        ),
+    ] = None,
+    anonymous: Annotated[
+        str | None, typer.Option(help="Requests without a user id: legacy, v2 or bucket (the seed's).")
+    ] = None,
+    reason: Reason = None,
+    actor: Actor = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Change the flags (validated before anything is stored)."""
+    steps: list[Callable[[FlagConfig], FlagConfig]] = []
+    if enabled is not None:
+        steps.append(partial(replace, enabled=enabled))
+    by_op: list[tuple[Operation | None, str | None]] = [
+        (None, percentage),
+        ("stt", stt_percentage),
+        ("tts", tts_percentage),
+    ]
+    for op, raw in by_op:  # both first, so --percentage 10 --stt-percentage 20 means what it says
+        if raw is not None:
+            pct = _percentage(raw, f"--{op}-percentage" if op else "--percentage")
+            steps.append(partial(FlagConfig.with_percentage, operation=op, percentage=pct))
+    for assignment in features or []:
+        name, on = _feature(assignment)
+        steps.append(partial(FlagConfig.with_feature, name=name, on=on))
+    if anonymous is not None:
+        if anonymous not in ANONYMOUS_POLICIES:
+            _usage(f"--anonymous: must be legacy, v2 or bucket, got {anonymous!r}")
+        steps.append(partial(replace, anonymous=anonymous))
+    if not steps:
+        _usage("nothing to set: give --enabled/--disabled, --percentage, --feature or --anonymous")
+    why = _reason(reason, dry_run)
+
+    def change(config: FlagConfig) -> FlagConfig:
+        for step in steps:
+            config = step(config)
+        return config
+
+    _report(*run(_write(ctx.obj, change, actor or _default_actor(), why, dry_run)), dry_run)
+
+
+@flags_app.command("kill")
+def kill_command(
+    ctx: typer.Context, reason: Reason = None, actor: Actor = None, dry_run: DryRun = False
+) -> None:
+    """Kill switch: send every request to legacy, on every server within about 1 s. No confirmation:
+    it is the safe direction."""
+    why = _reason(reason, dry_run)
+    before, after, warnings = run(_write(ctx.obj, FlagConfig.killed, actor or _default_actor(), why, dry_run))
+    if not before.enabled:
+        typer.echo(f"voice v2 is already disabled (version {before.version}); nothing changed")
+    elif dry_run:
+        typer.echo(
+            f"dry run: would disable voice v2 (now enabled, version {before.version}); nothing changed"
+        )
+    else:
+        typer.echo(
+            f"voice v2 disabled (kill switch) at version {after.version}; servers apply it within about 1 s"
+        )
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _listing(
+    ctx: typer.Context,
+    listing: str,
+    user_id: str | None,
+    agent: str | None,
+    remove: bool,
+    reason: str | None,
+    actor: str | None,
+    dry_run: bool,
+) -> None:
+    if (user_id is None) == (agent is None):
+        _usage(f"give exactly one of USER or --agent ID to {listing}")
+    what = f"user {user_id!r}" if user_id is not None else f"agent {agent!r}"
+
+    def change(config: FlagConfig) -> FlagConfig:
+        return config.with_listed(listing, user_id=user_id, agent_id=agent, remove=remove)  # type: ignore[arg-type]
+
+    try:
+        change(FlagConfig())  # validate the id before opening anything
+    except InvalidRequest as exc:
+        fail(exc)
+    why = reason or f"{'remove' if remove else 'add'} {what} {'from' if remove else 'to'} the {listing} list"
+    _report(*run(_write(ctx.obj, change, actor or _default_actor(), why, dry_run)), dry_run)
+
+
+UserArg = Annotated[str | None, typer.Argument(help="The user id.")]
+AgentOpt = Annotated[str | None, typer.Option("--agent", help="An agent id instead of a user id.")]
+RemoveOpt = Annotated[bool, typer.Option("--remove", help="Take the id off the list.")]
+
+
+@flags_app.command("allow")
+def allow_command(
+    ctx: typer.Context,
+    user_id: UserArg = None,
+    agent: AgentOpt = None,
+    remove: RemoveOpt = False,
+    reason: Reason = None,
+    actor: Actor = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Force v2 for a user or an agent (still subject to the kill switch, feature flags and deny lists)."""
+    _listing(ctx, "allow", user_id, agent, remove, reason, actor, dry_run)
+
+
+@flags_app.command("deny")
+def deny_command(
+    ctx: typer.Context,
+    user_id: UserArg = None,
+    agent: AgentOpt = None,
+    remove: RemoveOpt = False,
+    reason: Reason = None,
+    actor: Actor = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Force legacy for a user or an agent (beats any allow)."""
+    _listing(ctx, "deny", user_id, agent, remove, reason, actor, dry_run)
+
+
+@flags_app.command("explain")
+def explain_command(
+    ctx: typer.Context,
+    user_id: Annotated[str, typer.Argument(help="The user id ('' for an anonymous request).")],
+    agent: AgentOpt = None,
+    as_json: AsJson = False,
+) -> None:
+    """Per operation: v2 or legacy, and why (with the user's bucket and the rollout percentage)."""
+    config, source, _ = run(_read(ctx.obj))
+    if as_json:
+        decisions: dict[str, Any] = {}
+        for op in OPERATIONS:
+            d = decide(config, op, user_id, agent)
+            decisions[op] = {
+                "system": d.system,
+                "reason": d.reason,
+                "bucket": bucket(user_id or ANONYMOUS_KEY, config.salt[op]),
+                "percentage": config.percentages[op],
+            }
+        out = {"user_id": user_id, "agent_id": agent, "version": config.version, "decisions": decisions}
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"flag config version {config.version} (from the {source})")
+    for line in explain(config, user_id, agent):
+        typer.echo(line)
+
+
+@flags_app.command("history")
+def history_command(
+    ctx: typer.Context,
+    limit: Annotated[str, typer.Option(help="How many changes, newest first.")] = "20",
+    as_json: AsJson = False,
+) -> None:
+    """The audit log of flag changes (from the settings database)."""
+    if not re.fullmatch(r"\d{1,5}", limit.strip()) or int(limit) < 1:
+        _usage(f"--limit: must be an integer from 1 to 10000, got {limit!r}")
+    state: State = ctx.obj
+
+    async def go() -> list[Any]:
+        from voxshift.services.flag_store import DB_KEY
+        from voxshift.stores.db.engine import Database
+        from voxshift.stores.db.repositories import FlagAuditRepository
+
+        db = await Database.open(state.settings().resolved_database_url)
+        try:
+            return await FlagAuditRepository(db).list_recent(limit=int(limit), key=DB_KEY)
+        finally:
+            await db.aclose()
+
+    changes = run(go())
+    if as_json:
+        typer.echo(json.dumps([_change_record(c) for c in changes], ensure_ascii=False, indent=2))
+        return
+    if not changes:
+        typer.echo("no flag changes recorded", err=True)
+        return
+    rows = [
+        [
+            c.changed_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str((c.new_value or {}).get("version", "?")),
+            c.actor,
+            "; ".join(_diff_values(c.old_value, c.new_value)) or "-",
+            c.reason or "-",
+        ]
+        for c in changes
+    ]
+    typer.echo(table(["when (UTC)", "version", "actor", "change", "reason"], rows))
+
+
+# --- helpers --------------------------------------------------------------------------------------
+def _change_record(change: Any) -> dict[str, Any]:
+    return {
+        "id": change.id,
+        "changed_at": change.changed_at.isoformat(),
+        "actor": change.actor,
+        "reason": change.reason,
+        "old": change.old_value,
+        "new": change.new_value,
+        "changes": _diff_values(change.old_value, change.new_value),
+    }
+
+
+def _diff_values(old: Any, new: Any) -> list[str]:
+    try:
+        if old is None:  # the first row: what differs from the defaults is what matters
+            return ["created", *diff(FlagConfig(), FlagConfig.from_json(new))]
+        return diff(FlagConfig.from_json(old), FlagConfig.from_json(new))
+    except InvalidRequest:
+        return ["(not a readable flag config)"]
+
+
+def _percentage(raw: str, option: str) -> int:
+    if not _PERCENT_RE.fullmatch(raw) or int(raw) > 100:
+        _usage(f"{option}: must be an integer from 0 to 100, got {raw!r}")
+    return int(raw)
+
+
+def _feature(assignment: str) -> tuple[str, bool]:
+    name, sep, value = assignment.partition("=")
+    if not sep or value.strip().lower() not in _TRUE | _FALSE:
+        _usage(f"--feature {assignment!r}: expected NAME=true|false")
+    try:
+        return feature_name(name.strip()), value.strip().lower() in _TRUE
+    except InvalidRequest as exc:
+        _usage(f"--feature {assignment!r}: {exc.message}")
+
+
+def _reason(reason: str | None, dry_run: bool) -> str:
+    if reason is None or not reason.strip():
+        if dry_run:
+            return "dry run"
+        _usage("--reason is required: say why (it goes to the audit log)")
+    return reason.strip()
+
+
+def _default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli"
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
