@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     legacy_voice: str = "alloy"
     legacy_python_target: str | None = None  # python: "package.module:attribute"
     legacy_timeout_s: float = Field(60.0, gt=0)
+    # Requests without a user id: "legacy" (default), "v2", or "bucket" (the seed's md5("None")).
+    anonymous_users: Literal["legacy", "v2", "bucket"] = "legacy"
     v2_budget_s: float = Field(20.0, gt=0)  # past this a v2 attempt is abandoned for legacy
     shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)  # share of legacy STT also run on v2
     shadow_queue_size: int = Field(8, ge=1)

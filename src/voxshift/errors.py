@@ -182,9 +182,13 @@ class MigrationFailed(VoxshiftError):
         self.operation = operation
         self.v2_error = v2_error
         self.legacy_error = legacy_error
+        waits = [e.retry_after_s for e in (v2_error, legacy_error) if isinstance(e, Overloaded)]
+        self.retry_after_s = max(waits) if len(waits) == 2 else 5
+        if len(waits) == 2:
+            self.code = "overloaded"  # both only busy: the client should just retry shortly
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": "5"}
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 def describe_error(exc: BaseException) -> str:

@@ -20,7 +20,7 @@ from voxshift.core.agent_settings import AgentVoiceSettings
 from voxshift.errors import ConfigError, InvalidRequest, StoreUnavailable
 from voxshift.services.agent_settings import AgentSettingsService
 from voxshift.services.dependencies import Dependency, DependencyMonitor
-from voxshift.stores.db.engine import Database
+from voxshift.stores.db.engine import Database, is_sqlite
 from voxshift.stores.db.repositories import AgentSettingsRepository
 from voxshift.stores.objects import ObjectStorage, open_from_settings
 from voxshift.stores.state import open_state_store
@@ -75,7 +75,11 @@ async def open_backends(settings: Settings, *, check: bool = True) -> Backends:
         closers.append(objects.aclose)
         database_url = settings.resolved_database_url
         # Embedded SQLite brings its own schema to head; PostgreSQL must be upgraded explicitly.
-        database = await Database.open(database_url) if check else Database(database_url)
+        # An embedded SQLite file has no server to be down: bring its schema to head every time.
+        if check or is_sqlite(database_url):
+            database = await Database.open(database_url)
+        else:
+            database = Database(database_url)
         closers.append(database.aclose)
         if check:
             await _startup_check("VOXSHIFT_STATE_URL", settings.resolved_state_url, state.ping)

@@ -210,6 +210,33 @@ class VoiceV2Service:
             raise TextTooLong(f"text has {len(text)} characters; the limit is {limit}", param="input")
         return text
 
+    def validate_speech_request(
+        self,
+        text: str,
+        language: str | None,
+        format: str,
+        speed: float,
+        voice: str | None,
+        voice_style: str = "natural",
+    ) -> str:
+        """Check a TTS request (whichever system will answer it); returns its language."""
+        self.validate_text(text)
+        if format not in OUTPUT_FORMATS:
+            raise InvalidRequest(
+                f"format {format!r} is not supported; use one of {', '.join(OUTPUT_FORMATS)}",
+                param="response_format",
+            )
+        if not 0.25 <= speed <= 4.0:
+            raise InvalidRequest("speed must be between 0.25 and 4.0", param="speed")
+        lang = _language(language, param="language") or guess_text_language(text)
+        if voice is not None and voice not in self.known_voices():
+            raise InvalidRequest(
+                f"voice {voice!r} is unknown; use one of {', '.join(sorted(self.known_voices()))}",
+                param="voice",
+            )
+        _style_voice(voice_style)
+        return lang
+
     async def synthesize(
         self,
         text: str,
@@ -225,20 +252,7 @@ class VoiceV2Service:
     ) -> SynthesisResult:
         """``store=True`` keeps the audio in the v2 bucket (for URL delivery) even with caching off."""
         started = time.perf_counter()
-        self.validate_text(text)
-        if format not in OUTPUT_FORMATS:
-            raise InvalidRequest(
-                f"format {format!r} is not supported; use one of {', '.join(OUTPUT_FORMATS)}",
-                param="response_format",
-            )
-        if not 0.25 <= speed <= 4.0:
-            raise InvalidRequest("speed must be between 0.25 and 4.0", param="speed")
-        lang = _language(language, param="language") or guess_text_language(text)
-        if voice is not None and voice not in self.known_voices():
-            raise InvalidRequest(
-                f"voice {voice!r} is unknown; use one of {', '.join(sorted(self.known_voices()))}",
-                param="voice",
-            )
+        lang = self.validate_speech_request(text, language, format, speed, voice, voice_style)
         chosen_voice = voice if voice is not None else _style_voice(voice_style)
         request = TTSRequest(text=text, language=lang, voice=chosen_voice, speed=speed)
         policy = await self.cache_policy(agent_id)

@@ -1,0 +1,231 @@
+"""One process's voice stack, wired from Settings: backends, the v2 engines and service, the legacy
+backend, feature flags, migration metrics, shadow runs and the MigrationRouter in front of them.
+
+The HTTP app and the CLI both build it here, so a request takes the same path whichever entry point
+it came through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxshift.config import Settings
+from voxshift.core.flags import Decision, Operation
+from voxshift.errors import ConfigError, ProviderUnavailable, StoreUnavailable
+from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
+from voxshift.services.backends import Backends, open_backends
+from voxshift.services.cache import VoiceCache
+from voxshift.services.engines import EngineSet, build_engines
+from voxshift.services.flags import FeatureFlags
+from voxshift.services.metrics import MigrationMetrics
+from voxshift.services.router import MigrationRouter
+from voxshift.services.shadow import ShadowRunner
+from voxshift.services.voice import VoiceV2Service
+from voxshift.stores.objects import ObjectStorage, open_from_settings
+
+log = logging.getLogger("voxshift.runtime")
+
+LEGACY_BUCKET = "voice-files"  # PlatformAI-HUB's MINIO_VOICE_BUCKET_NAME default
+
+
+class NoLegacyBackend:
+    """``VOXSHIFT_LEGACY_BACKEND=none``: v2 only; a v2 failure then has nothing to fall back to."""
+
+    name = "legacy:none"
+
+    async def transcribe(
+        self,
+        audio: bytes,
+        language: str = "auto",
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        filename: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> LegacyTranscript:
+        raise ProviderUnavailable(self.name, "no legacy voice service is configured")
+
+    async def synthesize(
+        self,
+        text: str,
+        language: str = "ru",
+        voice_style: str = "natural",
+        *,
+        format: str = "mp3",
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> LegacySpeech:
+        raise ProviderUnavailable(self.name, "no legacy voice service is configured")
+
+    async def info(self) -> dict[str, Any]:
+        return {"name": self.name, "available": False, "reason": "VOXSHIFT_LEGACY_BACKEND=none"}
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _FlagsForRouter:
+    """Adapts FeatureFlags' typed operation to the router's plain string."""
+
+    def __init__(self, flags: FeatureFlags) -> None:
+        self.flags = flags
+
+    def decide(self, operation: str, user_id: str | None, agent_id: str | None) -> Decision:
+        op: Operation = "stt" if operation == "stt" else "tts"
+        return self.flags.decide(op, user_id, agent_id)
+
+
+def build_legacy(settings: Settings, backends: Backends, engines: EngineSet) -> LegacyVoiceBackend:
+    kind = settings.legacy_backend
+    if kind == "none":
+        return NoLegacyBackend()
+    if kind == "http":
+        if not settings.legacy_url:
+            raise ConfigError("VOXSHIFT_LEGACY_URL is required with VOXSHIFT_LEGACY_BACKEND=http")
+        from voxshift.legacy.http import HttpLegacyBackend
+
+        key = settings.legacy_api_key.get_secret_value() if settings.legacy_api_key else None
+        return HttpLegacyBackend(
+            settings.legacy_url,
+            key,
+            stt_model=settings.legacy_stt_model,
+            tts_model=settings.legacy_tts_model,
+            voice=settings.legacy_voice,
+            timeout_s=settings.legacy_timeout_s,
+        )
+    if kind == "python":
+        if not settings.legacy_python_target:
+            raise ConfigError(
+                "VOXSHIFT_LEGACY_PYTHON_TARGET (package.module:attribute) is required with "
+                "VOXSHIFT_LEGACY_BACKEND=python"
+            )
+        from voxshift.legacy.python import PythonLegacyBackend
+
+        return PythonLegacyBackend.from_import_path(
+            settings.legacy_python_target, timeout_s=settings.legacy_timeout_s
+        )
+    from voxshift.legacy.reference import ReferenceLegacyBackend
+
+    # The reference legacy lives in the same servers as v2, under legacy names only: the raw state
+    # store and its own bucket (no lifecycle: the legacy never expired anything).
+    return ReferenceLegacyBackend(
+        backends.state, legacy_bucket(settings), engines.pool, espeak_binary=settings.espeak_binary
+    )
+
+
+def legacy_bucket(settings: Settings) -> ObjectStorage:
+    return open_from_settings(settings, LEGACY_BUCKET, lifecycle=())
+
+
+async def prepare_legacy_bucket(objects: ObjectStorage | None) -> None:
+    """The reference legacy creates its bucket at start-up, as PlatformAI-HUB's service does."""
+    if objects is None:
+        return
+    try:
+        await objects.ensure_bucket()
+    except StoreUnavailable as exc:  # its uploads fail (and v2 falls back elsewhere) until S3 is back
+        log.warning("legacy bucket not ready: %s", exc.message)
+
+
+@dataclass
+class VoiceRuntime:
+    settings: Settings
+    backends: Backends
+    engines: EngineSet
+    v2: VoiceV2Service
+    legacy: LegacyVoiceBackend
+    flags: FeatureFlags
+    metrics: MigrationMetrics
+    shadow: ShadowRunner
+    router: MigrationRouter
+    owns_backends: bool = True
+    owns_engines: bool = True
+    started_at: float = field(default_factory=time.time)
+
+    async def start(self, *, watch_flags: bool = True) -> None:
+        if self.settings.legacy_backend == "reference":
+            objects = legacy_bucket(self.settings)
+            try:
+                await prepare_legacy_bucket(objects)
+            finally:
+                await objects.aclose()
+        await self.flags.start(watch=watch_flags)
+        await self.metrics.start()
+        self.shadow.start()
+        self.backends.monitor.start()
+
+    async def aclose(self) -> None:
+        await self.shadow.stop()
+        await self.metrics.stop()  # flushes what is pending
+        await self.flags.stop()
+        await self.backends.monitor.stop()
+        with contextlib.suppress(Exception):
+            await self.legacy.aclose()
+        if self.owns_backends:
+            await self.backends.aclose()
+        if self.owns_engines:
+            await self.engines.aclose()
+
+
+async def open_runtime(
+    settings: Settings,
+    *,
+    engines: EngineSet | None = None,
+    backends: Backends | None = None,
+    check: bool = False,
+) -> VoiceRuntime:
+    """Wire everything (nothing started: call ``start()``). Given engines/backends are borrowed."""
+    opened = backends or await open_backends(settings, check=check)
+    engine_set = engines or build_engines(settings)
+    try:
+        cache = VoiceCache(
+            opened.v2_state, opened.objects, opened.state_dependency, opened.objects_dependency
+        )
+        v2 = VoiceV2Service(engine_set, cache, opened.agent_voice_settings, settings=settings)
+        legacy = build_legacy(settings, opened, engine_set)
+        flags = FeatureFlags.from_backends(opened)
+        metrics = MigrationMetrics(
+            opened.state,
+            flush_interval_s=settings.metrics_flush_interval_s,
+            rollout_source=lambda: float(flags.config.percentages["stt"]),
+        )
+        metrics.set_breaker_source(
+            lambda: {
+                name: snap.state for name, snap in engine_set.breakers.snapshot(time.monotonic()).items()
+            }
+        )
+        shadow = ShadowRunner(
+            v2,
+            metrics,
+            engine_set.pool,
+            sample_rate=settings.shadow_sample_rate,
+            queue_size=settings.shadow_queue_size,
+        )
+        router = MigrationRouter(
+            v2, legacy, _FlagsForRouter(flags), metrics, v2_budget_s=settings.v2_budget_s, shadow=shadow
+        )
+    except BaseException:
+        if backends is None:
+            await opened.aclose()
+        if engines is None:
+            await engine_set.aclose()
+        raise
+    return VoiceRuntime(
+        settings=settings,
+        backends=opened,
+        engines=engine_set,
+        v2=v2,
+        legacy=legacy,
+        flags=flags,
+        metrics=metrics,
+        shadow=shadow,
+        router=router,
+        owns_backends=backends is None,
+        owns_engines=engines is None,
+    )
