@@ -40,12 +40,26 @@ class RunningServer:
                 self.process.wait(5)
 
 
+# Every user on voice_v2 for both operations: what tests of the v2 engine itself want. The seed's
+# defaults (kill switch off, 0 %) would route everything to the reference legacy service.
+ALL_ON_V2 = {
+    "VOICE_V2_ENABLED": "true",
+    "VOICE_V2_ROLLOUT_PERCENTAGE": "100",
+    "VOXSHIFT_ANONYMOUS_USERS": "v2",  # the OpenAI SDK sends no user id
+    "VOICE_V2_FEATURES": '{"stt_enabled": true, "tts_enabled": true, '
+    '"langgraph_integration": false, "caching_enabled": false}',
+}
+
+
 def start_server(
-    data_dir: Path, env_overrides: dict[str, str], *, ready_timeout: float = 90.0
+    data_dir: Path, env_overrides: dict[str, str], *, ready_timeout: float = 90.0, all_on_v2: bool = True
 ) -> RunningServer:
+    """``all_on_v2=False`` keeps the seed's defaults (everything on legacy) unless overridden."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_V2_", "VOXSHIFT_"))}
     env.update({"VOXSHIFT_DATA_DIR": str(data_dir), "VOXSHIFT_LOG_LEVEL": "info"})
+    if all_on_v2:
+        env.update(ALL_ON_V2)
     env.update(env_overrides)
     log_path = data_dir / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.server import ALL_ON_V2
 from voxshift.audio import probe
 
 pytestmark = pytest.mark.slow
@@ -20,6 +21,7 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory, whisper_model_dir: Path) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_V2_", "VOXSHIFT_"))}
     env["VOXSHIFT_DATA_DIR"] = str(tmp_path_factory.mktemp("cli"))
     env["VOXSHIFT_WHISPER_MODEL_DIR"] = str(whisper_model_dir)
+    env.update(ALL_ON_V2)  # these tests are about the v2 engine behind the CLI
     return env
 
 

@@ -56,6 +56,9 @@ def server(
             "VOICE_V2_FEATURES": '{"stt_enabled": true, "tts_enabled": true, '
             '"langgraph_integration": false, "caching_enabled": true}',
             "VOXSHIFT_WORKERS": "2",
+            # v2 alone: the reference legacy would create its own bucket, and this module checks
+            # that v2 never does.
+            "VOXSHIFT_LEGACY_BACKEND": "none",
         },
     )
     yield running

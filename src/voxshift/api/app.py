@@ -12,14 +12,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from voxshift import __version__
-from voxshift.api import health, native, openai_audio
+from voxshift.api import health, migration, native, openai_audio
 from voxshift.api.errors import error_body, install_error_handlers
 from voxshift.api.objects import objects_router
 from voxshift.config import Settings
-from voxshift.services.backends import Backends, open_backends
-from voxshift.services.cache import VoiceCache
+from voxshift.services.backends import Backends
 from voxshift.services.engines import EngineSet, build_engines
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.runtime import VoiceRuntime, open_runtime
 from voxshift.stores.objects import ObjectStorage, resolve_signing_key
 
 log = logging.getLogger("voxshift.api")
@@ -37,32 +36,30 @@ def create_app(
 ) -> FastAPI:
     """The app; ``engines``/``backends`` given by the caller are borrowed (not closed at shutdown)."""
     engine_set = engines or build_engines(settings)
-    service = VoiceV2Service(engine_set)
-    holder: dict[str, Backends] = {}
+    holder: dict[str, VoiceRuntime] = {}
 
     def storage_for(bucket: str) -> ObjectStorage | None:
-        opened = holder.get("backends")
-        return opened.objects if opened is not None and opened.objects.bucket == bucket else None
+        runtime = holder.get("runtime")
+        objects = runtime.backends.objects if runtime is not None else None
+        return objects if objects is not None and objects.bucket == bucket else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Reachability was checked by `voxshift serve` before binding; from here on an outage
         # degrades caching and URL delivery instead of stopping the service.
-        opened = backends or await open_backends(settings, check=False)
-        holder["backends"] = opened
-        service.cache = VoiceCache(
-            opened.v2_state, opened.objects, opened.state_dependency, opened.objects_dependency
-        )
-        service.agent_settings = opened.agent_voice_settings
-        app.state.monitor = opened.monitor
-        opened.monitor.start()
-        sweeper = (
-            asyncio.create_task(_sweep_forever(opened.objects)) if hasattr(opened.objects, "sweep") else None
-        )
+        runtime = await open_runtime(settings, engines=engine_set, backends=backends)
+        holder["runtime"] = runtime
+        app.state.runtime = runtime
+        app.state.voice = runtime.v2
+        app.state.router = runtime.router
+        app.state.monitor = runtime.backends.monitor
+        await runtime.start()
+        objects = runtime.backends.objects
+        sweeper = asyncio.create_task(_sweep_forever(objects)) if hasattr(objects, "sweep") else None
         loader: asyncio.Task[None] | None = None
         if settings.preload_engines and not engine_set.loaded:
             # Serve /healthz at once; /readyz turns 200 when the models are in memory.
-            loader = asyncio.create_task(asyncio.to_thread(engine_set.load))
+            loader = asyncio.create_task(_load_models(runtime))
         else:
             engine_set.loaded = True
         try:
@@ -72,14 +69,11 @@ def create_app(
                 loader.cancel()
             if sweeper is not None:
                 sweeper.cancel()
-            await opened.monitor.stop()
-            if backends is None:
-                await opened.aclose()
+            await runtime.aclose()
             if engines is None:
                 await engine_set.aclose()
 
     app = FastAPI(title="voxshift", version=__version__, lifespan=lifespan)
-    app.state.voice = service
     app.state.settings = settings
     install_error_handlers(app)
 
@@ -107,9 +101,20 @@ def create_app(
     app.include_router(health.router)
     app.include_router(openai_audio.router)
     app.include_router(native.router)
+    app.include_router(migration.router)
     # Resolved on first use (not per request): the embedded key lives in a file under data_dir.
     app.include_router(objects_router(storage_for, functools.cache(lambda: resolve_signing_key(settings))))
     return app
+
+
+async def _load_models(runtime: VoiceRuntime) -> None:
+    legacy_load = getattr(runtime.legacy, "load", None)
+    if callable(legacy_load):
+        try:
+            await legacy_load()  # the reference legacy's Whisper tiny.en
+        except Exception as exc:  # an unloadable legacy model leaves legacy unavailable, not v2
+            log.warning("could not load the legacy models: %s", exc)
+    await asyncio.to_thread(runtime.engines.load)  # sets engines.loaded: /readyz turns 200 after
 
 
 async def _sweep_forever(objects: ObjectStorage) -> None:

