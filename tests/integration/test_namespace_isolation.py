@@ -22,6 +22,8 @@ from voxshift.engines.base import TTSRequest
 from voxshift.services.backends import open_backends
 from voxshift.services.cache import VoiceCache
 from voxshift.services.engines import build_engines
+from voxshift.services.flags import FeatureFlags
+from voxshift.services.metrics import MigrationMetrics
 from voxshift.services.voice import VoiceV2Service
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
@@ -44,10 +46,15 @@ def fill_legacy(client: redis_sync.Redis) -> None:
     client.set("agent_voice_settings:агент:@.x", "non-ascii legacy id")
 
 
+# What v2 owns: its namespace, and the seed's own metrics namespace (M3.2 "migration:voice_v2:").
+V2_PREFIXES = (b"voice_v2:", b"migration:voice_v2:")
+
+
 def snapshot(client: redis_sync.Redis, namespace: str) -> dict[bytes, tuple[bytes, bool]]:
+    assert namespace.encode() + b":" in V2_PREFIXES
     out: dict[bytes, tuple[bytes, bool]] = {}
     for key in client.scan_iter(count=100):
-        if key.startswith(namespace.encode() + b":"):
+        if key.startswith(V2_PREFIXES):
             continue
         dumped = client.dump(key)
         assert dumped is not None
@@ -95,6 +102,16 @@ async def test_every_v2_path_leaves_legacy_keys_alone(
             for _ in range(2):
                 await service.transcribe(wav, language="en", agent_id=agent)
                 await service.synthesize("Legacy keys stay.", language="en", format="mp3", agent_id=agent)
+        # Feature flags (stored, audited, published) and migration metrics (flushed).
+        flags = FeatureFlags.from_backends(backends)
+        await flags.start()
+        await flags.set_percentage("stt", 30, actor="test", reason="isolation")
+        await flags.kill(actor="test", reason="isolation")
+        await flags.stop()
+        metrics = MigrationMetrics(backends.state)
+        metrics.record_operation("stt", "voice_v2", 120.0, True, provider="whisper")
+        metrics.record_fallback("tts", "voice_v2", "legacy", "timeout")
+        await metrics.flush()
         # Change notifications and the health probes.
         await backends.v2_state.publish("flags", b"changed")
         for dep in backends.monitor.dependencies:
@@ -116,4 +133,6 @@ async def test_every_v2_path_leaves_legacy_keys_alone(
     assert any(k.startswith("voice_v2:cache:stt:") for k in v2_keys)
     assert any(k.startswith("voice_v2:cache:tts:") for k in v2_keys)
     assert "voice_v2:settings:agent:agent_demo" in v2_keys
+    assert "voice_v2:flags:config" in v2_keys
+    assert any(k.startswith(b"migration:voice_v2:operations:stt:voice_v2:") for k in client.scan_iter())
     client.close()
