@@ -121,3 +121,10 @@ def test_flags_changed_with_the_cli_move_users_to_v2(server: RunningServer, data
         time.sleep(0.1)
     assert system == "voice_v2"
     assert response.headers["X-Voxshift-Provider"] == "piper"
+
+
+def test_readyz_reports_the_legacy_and_the_flags(server: RunningServer) -> None:
+    body = httpx.get(f"{server.url}/readyz", timeout=30).json()
+    assert body["legacy"]["name"] == "legacy:reference" and body["legacy"]["available"] is True
+    assert set(body["flags"]) == {"version", "source", "enabled", "percentages"}
+    assert body["dependencies"]["database"]["up"] is True

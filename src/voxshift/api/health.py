@@ -38,6 +38,17 @@ async def readyz(request: Request) -> JSONResponse:
         "breakers": {name: snap.state for name, snap in engines.breakers.snapshot(time.monotonic()).items()},
         "queue": {"in_flight": engines.pool.in_flight, "capacity": engines.pool.capacity},
     }
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        # What the router would do right now: where legacy is, and which flag configuration rules.
+        body["legacy"] = await runtime.legacy.info()
+        flags = runtime.flags.config
+        body["flags"] = {
+            "version": flags.version,
+            "source": runtime.flags.source,
+            "enabled": flags.enabled,
+            "percentages": {"stt": flags.percentages["stt"], "tts": flags.percentages["tts"]},
+        }
     monitor = getattr(request.app.state, "monitor", None)
     if monitor is not None:
         # A dead Redis or S3 degrades caching and URL delivery, not voice: still ready (200), but said.
