@@ -158,6 +158,15 @@ class StoreUnavailable(VoxshiftError):
     code = "store_unavailable"
 
 
+class VersionConflict(VoxshiftError):
+    """An optimistic-concurrency write lost: someone changed the record since it was read."""
+
+    status = 409
+    error_type = "invalid_request_error"
+    code = "version_conflict"
+    exit_code = EXIT_FAILURE  # the input was fine; re-read and retry
+
+
 class Forbidden(VoxshiftError):
     """A request carried credentials that do not grant it (e.g. a tampered or expired signed URL)."""
 

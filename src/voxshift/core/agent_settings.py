@@ -22,7 +22,10 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from voxshift.errors import EXIT_FAILURE, InvalidRequest, VoxshiftError
+# VersionConflict lives with the other errors (the flag store raises it too); re-exported here
+# because the settings repositories and their callers have always imported it from this module.
+from voxshift.errors import InvalidRequest
+from voxshift.errors import VersionConflict as VersionConflict
 
 AGENT_ID_MAX = 128
 
@@ -183,15 +186,6 @@ class _FieldError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-
-
-class VersionConflict(VoxshiftError):
-    """An optimistic-concurrency write lost: someone changed the record since it was read."""
-
-    status = 409
-    error_type = "invalid_request_error"
-    code = "version_conflict"
-    exit_code = EXIT_FAILURE  # the input was fine; re-read and retry
 
 
 @dataclass(frozen=True)

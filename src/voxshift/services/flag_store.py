@@ -14,9 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from voxshift.core.agent_settings import VersionConflict
 from voxshift.core.flags import FlagConfig
-from voxshift.errors import InvalidRequest, StoreUnavailable
+from voxshift.errors import InvalidRequest, StoreUnavailable, VersionConflict
 
 if TYPE_CHECKING:
     from voxshift.stores.state.base import StateStore

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from voxshift.core.agent_settings import VersionConflict
 from voxshift.core.flags import (
     Decision,
     FlagConfig,
@@ -44,7 +43,7 @@ from voxshift.core.flags import (
     explain,
     is_rollback,
 )
-from voxshift.errors import InvalidRequest, StoreUnavailable
+from voxshift.errors import InvalidRequest, StoreUnavailable, VersionConflict
 from voxshift.services.flag_store import CHANNEL, FlagConfigRepo, FlagStorage, Snapshot
 
 if TYPE_CHECKING:
