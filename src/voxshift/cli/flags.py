@@ -10,7 +10,6 @@ sends more traffic to v2 is refused while the database is down.
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import re
@@ -18,25 +17,26 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from voxshift.cli.common import State, fail, table
+from voxshift.cli.common import State, fail
 from voxshift.cli.db import run
-from voxshift.core.flags import (
-    ANONYMOUS_KEY,
-    ANONYMOUS_POLICIES,
-    OPERATIONS,
-    FlagConfig,
-    Operation,
-    bucket,
-    decide,
-    diff,
-    explain,
-    feature_name,
+from voxshift.cli.flags_format import (
+    change_record,
+    config_table,
+    decisions_record,
+    default_actor,
+    history_table,
+    parse_feature,
+    parse_percentage,
+    report,
+    require_reason,
+    usage,
 )
-from voxshift.errors import EXIT_USAGE, InvalidRequest, StoreUnavailable
+from voxshift.core.flags import ANONYMOUS_POLICIES, FlagConfig, Operation, explain
+from voxshift.errors import InvalidRequest, StoreUnavailable
 
 if TYPE_CHECKING:  # the database and state store stacks load only when a command runs
     from voxshift.services.flags import FeatureFlags
@@ -45,9 +45,6 @@ flags_app = typer.Typer(
     help="Voice v2 rollout flags: show, set, kill, allow/deny lists, explain a user's routing, history.",
     no_args_is_help=True,
 )
-_PERCENT_RE = re.compile(r"\s*\d{1,3}\s*")
-_TRUE = {"true", "on", "yes", "1"}
-_FALSE = {"false", "off", "no", "0"}
 
 Reason = Annotated[str | None, typer.Option("--reason", "-r", help="Why (goes to the audit log).")]
 Actor = Annotated[str | None, typer.Option(help="Who is changing it (default: cli:<your user name>).")]
@@ -117,21 +114,6 @@ async def _write(
         return before, after, warnings
 
 
-def _report(before: FlagConfig, after: FlagConfig, warnings: list[str], dry_run: bool) -> None:
-    changes = diff(before, after)
-    if not changes:
-        typer.echo(f"no change (version {before.version})")
-        return
-    if dry_run:
-        typer.echo(f"dry run: would change version {before.version}:")
-    else:
-        typer.echo(f"flags now at version {after.version}; running servers apply it within about 1 s:")
-    for line in changes:
-        typer.echo(f"  {line}")
-    for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
-
-
 @flags_app.command("show")
 def show_command(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Print the current flag config (from the state store, else the database, else the environment)."""
@@ -139,22 +121,7 @@ def show_command(ctx: typer.Context, as_json: AsJson = False) -> None:
     if as_json:
         typer.echo(json.dumps({**config.to_json(), "source": source}, ensure_ascii=False, indent=2))
         return
-    version = (
-        f"{config.version} (from the {source})" if config.version else "0 (not stored yet: from VOICE_V2_*)"
-    )
-    rows = [
-        ["version", version],
-        ["enabled", "yes" if config.enabled else "no (kill switch: everything goes to legacy)"],
-        ["features", " ".join(f"{k}={'on' if v else 'off'}" for k, v in config.features.to_json().items())],
-        *[[f"rollout {op}", f"{config.percentages[op]}%"] for op in OPERATIONS],
-        *[[f"salt {op}", repr(config.salt[op])] for op in OPERATIONS if config.salt[op]],
-        ["anonymous", config.anonymous],
-        ["allow users", ", ".join(sorted(config.allow_users)) or "-"],
-        ["allow agents", ", ".join(sorted(config.allow_agents)) or "-"],
-        ["deny users", ", ".join(sorted(config.deny_users)) or "-"],
-        ["deny agents", ", ".join(sorted(config.deny_agents)) or "-"],
-    ]
-    typer.echo(table(["flag", "value"], rows))
+    typer.echo(config_table(config, source))
     if disagreement:
         typer.echo(
             "note: the VOICE_V2_* environment differs (environment -> stored): "
@@ -198,25 +165,25 @@ def set_command(
     ]
     for op, raw in by_op:  # both first, so --percentage 10 --stt-percentage 20 means what it says
         if raw is not None:
-            pct = _percentage(raw, f"--{op}-percentage" if op else "--percentage")
+            pct = parse_percentage(raw, f"--{op}-percentage" if op else "--percentage")
             steps.append(partial(FlagConfig.with_percentage, operation=op, percentage=pct))
     for assignment in features or []:
-        name, on = _feature(assignment)
+        name, on = parse_feature(assignment)
         steps.append(partial(FlagConfig.with_feature, name=name, on=on))
     if anonymous is not None:
         if anonymous not in ANONYMOUS_POLICIES:
-            _usage(f"--anonymous: must be legacy, v2 or bucket, got {anonymous!r}")
+            usage(f"--anonymous: must be legacy, v2 or bucket, got {anonymous!r}")
         steps.append(partial(replace, anonymous=anonymous))
     if not steps:
-        _usage("nothing to set: give --enabled/--disabled, --percentage, --feature or --anonymous")
-    why = _reason(reason, dry_run)
+        usage("nothing to set: give --enabled/--disabled, --percentage, --feature or --anonymous")
+    why = require_reason(reason, dry_run)
 
     def change(config: FlagConfig) -> FlagConfig:
         for step in steps:
             config = step(config)
         return config
 
-    _report(*run(_write(ctx.obj, change, actor or _default_actor(), why, dry_run)), dry_run)
+    report(*run(_write(ctx.obj, change, actor or default_actor(), why, dry_run)), dry_run)
 
 
 @flags_app.command("kill")
@@ -225,8 +192,8 @@ def kill_command(
 ) -> None:
     """Kill switch: send every request to legacy, on every server within about 1 s. No confirmation:
     it is the safe direction."""
-    why = _reason(reason, dry_run)
-    before, after, warnings = run(_write(ctx.obj, FlagConfig.killed, actor or _default_actor(), why, dry_run))
+    why = require_reason(reason, dry_run)
+    before, after, warnings = run(_write(ctx.obj, FlagConfig.killed, actor or default_actor(), why, dry_run))
     if not before.enabled:
         typer.echo(f"voice v2 is already disabled (version {before.version}); nothing changed")
     elif dry_run:
@@ -252,7 +219,7 @@ def _listing(
     dry_run: bool,
 ) -> None:
     if (user_id is None) == (agent is None):
-        _usage(f"give exactly one of USER or --agent ID to {listing}")
+        usage(f"give exactly one of USER or --agent ID to {listing}")
     what = f"user {user_id!r}" if user_id is not None else f"agent {agent!r}"
 
     def change(config: FlagConfig) -> FlagConfig:
@@ -263,7 +230,7 @@ def _listing(
     except InvalidRequest as exc:
         fail(exc)
     why = reason or f"{'remove' if remove else 'add'} {what} {'from' if remove else 'to'} the {listing} list"
-    _report(*run(_write(ctx.obj, change, actor or _default_actor(), why, dry_run)), dry_run)
+    report(*run(_write(ctx.obj, change, actor or default_actor(), why, dry_run)), dry_run)
 
 
 UserArg = Annotated[str | None, typer.Argument(help="The user id.")]
@@ -309,17 +276,7 @@ def explain_command(
     """Per operation: v2 or legacy, and why (with the user's bucket and the rollout percentage)."""
     config, source, _ = run(_read(ctx.obj))
     if as_json:
-        decisions: dict[str, Any] = {}
-        for op in OPERATIONS:
-            d = decide(config, op, user_id, agent)
-            decisions[op] = {
-                "system": d.system,
-                "reason": d.reason,
-                "bucket": bucket(user_id or ANONYMOUS_KEY, config.salt[op]),
-                "percentage": config.percentages[op],
-            }
-        out = {"user_id": user_id, "agent_id": agent, "version": config.version, "decisions": decisions}
-        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(decisions_record(config, user_id, agent), ensure_ascii=False, indent=2))
         return
     typer.echo(f"flag config version {config.version} (from the {source})")
     for line in explain(config, user_id, agent):
@@ -334,7 +291,7 @@ def history_command(
 ) -> None:
     """The audit log of flag changes (from the settings database)."""
     if not re.fullmatch(r"\d{1,5}", limit.strip()) or int(limit) < 1:
-        _usage(f"--limit: must be an integer from 1 to 10000, got {limit!r}")
+        usage(f"--limit: must be an integer from 1 to 10000, got {limit!r}")
     state: State = ctx.obj
 
     async def go() -> list[Any]:
@@ -350,77 +307,9 @@ def history_command(
 
     changes = run(go())
     if as_json:
-        typer.echo(json.dumps([_change_record(c) for c in changes], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([change_record(c) for c in changes], ensure_ascii=False, indent=2))
         return
     if not changes:
         typer.echo("no flag changes recorded", err=True)
         return
-    rows = [
-        [
-            c.changed_at.strftime("%Y-%m-%d %H:%M:%S"),
-            str((c.new_value or {}).get("version", "?")),
-            c.actor,
-            "; ".join(_diff_values(c.old_value, c.new_value)) or "-",
-            c.reason or "-",
-        ]
-        for c in changes
-    ]
-    typer.echo(table(["when (UTC)", "version", "actor", "change", "reason"], rows))
-
-
-# --- helpers --------------------------------------------------------------------------------------
-def _change_record(change: Any) -> dict[str, Any]:
-    return {
-        "id": change.id,
-        "changed_at": change.changed_at.isoformat(),
-        "actor": change.actor,
-        "reason": change.reason,
-        "old": change.old_value,
-        "new": change.new_value,
-        "changes": _diff_values(change.old_value, change.new_value),
-    }
-
-
-def _diff_values(old: Any, new: Any) -> list[str]:
-    try:
-        if old is None:  # the first row: what differs from the defaults is what matters
-            return ["created", *diff(FlagConfig(), FlagConfig.from_json(new))]
-        return diff(FlagConfig.from_json(old), FlagConfig.from_json(new))
-    except InvalidRequest:
-        return ["(not a readable flag config)"]
-
-
-def _percentage(raw: str, option: str) -> int:
-    if not _PERCENT_RE.fullmatch(raw) or int(raw) > 100:
-        _usage(f"{option}: must be an integer from 0 to 100, got {raw!r}")
-    return int(raw)
-
-
-def _feature(assignment: str) -> tuple[str, bool]:
-    name, sep, value = assignment.partition("=")
-    if not sep or value.strip().lower() not in _TRUE | _FALSE:
-        _usage(f"--feature {assignment!r}: expected NAME=true|false")
-    try:
-        return feature_name(name.strip()), value.strip().lower() in _TRUE
-    except InvalidRequest as exc:
-        _usage(f"--feature {assignment!r}: {exc.message}")
-
-
-def _reason(reason: str | None, dry_run: bool) -> str:
-    if reason is None or not reason.strip():
-        if dry_run:
-            return "dry run"
-        _usage("--reason is required: say why (it goes to the audit log)")
-    return reason.strip()
-
-
-def _default_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli"
-
-
-def _usage(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_USAGE)
+    typer.echo(history_table(changes))
