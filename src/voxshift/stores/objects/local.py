@@ -1,10 +1,8 @@
 """LocalObjectStorage: the embedded default, one folder per bucket under a root directory.
 
-Layout: the object ``audio/a/b.mp3`` of bucket ``voice-v2-files`` is the file
-``<root>/voice-v2-files/audio/a/b.mp3`` (readable, rsync-able), next to a sidecar
-``.vxmeta.b.mp3.json`` holding content type, metadata, creation time, size and MD5. Names starting
-with ``.vx`` are the store's own (sidecars, temp files, ``.vxbucket.json`` with the lifecycle rules),
-so keys with such a segment are refused.
+An object is a plain file at its key's path with a sidecar holding its content type, metadata,
+creation time, size and MD5; names starting with ``.vx`` are the store's own, so keys with such a
+segment are refused. The on-disk format and its crash-safe writes are :mod:`.local_format`.
 
 Keys map to paths only after validation: no empty, ``.`` or ``..`` segment, no leading ``/``, no NUL,
 control character or backslash, and the resolved parent must stay inside the bucket folder (which
@@ -12,10 +10,8 @@ also defeats a symlink planted inside it). A filesystem cannot hold both a file 
 ``a/``, so unlike S3 the keys ``a`` and ``a/b`` cannot coexist; such a write is refused (voxshift's
 own keys never collide this way).
 
-Writes are crash-safe: data and sidecar go to temp files, are fsynced, then renamed into place (data
-first). The sidecar is the commit record: an object is visible only when its sidecar exists and the
-data's size (and, on ``get``, MD5) match it, so a crash mid-write leaves the previous version or
-nothing, never a torn object. ``sweep()`` applies the lifecycle rules and removes crash leftovers.
+A crash mid-write leaves the previous version or nothing, never a torn object. ``sweep()`` applies
+the lifecycle rules and removes crash leftovers.
 """
 
 from __future__ import annotations
@@ -24,10 +20,7 @@ import asyncio
 import builtins
 import contextlib
 import hashlib
-import json
-import logging
 import os
-import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,23 +36,21 @@ from voxshift.stores.objects.base import (
     LifecycleRule,
     ObjectInfo,
 )
-from voxshift.stores.objects.keys import (
-    RESERVED,
-    check_key,
-    is_valid_key,
-    validate_bucket,
-    validate_content_type,
-    validate_metadata,
+from voxshift.stores.objects.keys import RESERVED, check_key, is_valid_key, validate_bucket
+from voxshift.stores.objects.local_format import (
+    check_inside,
+    key_paths,
+    meta_name,
+    mtime,
+    new_record,
+    read_record,
+    read_rules,
+    record_info,
+    write_object,
+    write_rules,
 )
 
-log = logging.getLogger("voxshift.stores.objects")
-
-_BUCKET_FILE = ".vxbucket.json"
 _LEFTOVER_AGE_S = 3600.0  # temp/orphan files younger than this may belong to a write in progress
-
-
-def _meta_name(name: str) -> str:
-    return f"{RESERVED}meta.{name}.json"
 
 
 class LocalObjectStorage:
@@ -88,16 +79,10 @@ class LocalObjectStorage:
 
     # --- paths ----------------------------------------------------------------------------------
     def _paths(self, key: str) -> tuple[Path, Path]:
-        segments = check_key(key)
-        data = self.bucket_dir.joinpath(*segments)
-        return data, data.with_name(_meta_name(data.name))
+        return key_paths(self.bucket_dir, key)
 
     def _check_inside(self, directory: Path) -> None:
-        # realpath resolves symlinks that exist now; lexical checks alone cannot see a planted link.
-        real = os.path.realpath(directory)
-        base = os.path.realpath(self.bucket_dir)
-        if real != base and not real.startswith(base + os.sep):
-            raise InvalidRequest("object key resolves outside the bucket folder", param="key")
+        check_inside(self.bucket_dir, directory)
 
     def _unavailable(self, exc: OSError) -> StoreUnavailable:
         return StoreUnavailable(f"local object store {self.bucket_dir}: {exc.strerror or exc}")
@@ -115,16 +100,9 @@ class LocalObjectStorage:
     ) -> ObjectInfo:
         paths = self._paths(key)
         body = bytes(data)
-        record = {
-            "v": 1,
-            "content_type": validate_content_type(content_type),
-            "metadata": validate_metadata(metadata),
-            "created": datetime.now(UTC).isoformat(),
-            "size": len(body),
-            "etag": hashlib.md5(body, usedforsecurity=False).hexdigest(),
-        }
+        record = new_record(body, content_type, metadata)
         await asyncio.to_thread(self._put_sync, key, paths, body, record)
-        return _info(key, record)
+        return record_info(key, record)
 
     def _put_sync(self, key: str, paths: tuple[Path, Path], body: bytes, record: dict[str, Any]) -> None:
         self._require_bucket()
@@ -133,17 +111,7 @@ class LocalObjectStorage:
             try:
                 data_path.parent.mkdir(parents=True, exist_ok=True)
                 self._check_inside(data_path.parent)
-                tmp_data = _write_temp(data_path, body)
-                try:
-                    tmp_meta = _write_temp(data_path, json.dumps(record, ensure_ascii=False).encode())
-                    try:
-                        os.replace(tmp_data, data_path)
-                        os.replace(tmp_meta, meta_path)
-                    finally:
-                        tmp_meta.unlink(missing_ok=True)
-                finally:
-                    tmp_data.unlink(missing_ok=True)
-                _fsync_dir(data_path.parent)
+                write_object(data_path, meta_path, body, record)
                 return
             except FileNotFoundError:
                 # A concurrent delete pruned the (then empty) folder between mkdir and the write.
@@ -204,7 +172,7 @@ class LocalObjectStorage:
                 raise self._unavailable(exc) from None
             etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
             if len(body) == record["size"] and etag == record["etag"]:
-                return body, _info(key, record)
+                return body, record_info(key, record)
         raise NotFound(f"object {key!r} not found in bucket {self.bucket!r}", param="key")
 
     async def head(self, key: str) -> ObjectInfo | None:
@@ -222,25 +190,14 @@ class LocalObjectStorage:
             return None
         except OSError as exc:
             raise self._unavailable(exc) from None
-        return _info(key, record)
+        return record_info(key, record)
 
     def _read_record(self, meta_path: Path) -> dict[str, Any] | None:
         try:
             self._check_inside(meta_path.parent)
-            raw = meta_path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+            return read_record(meta_path)
         except OSError as exc:
             raise self._unavailable(exc) from None
-        try:
-            record = json.loads(raw)
-            if not isinstance(record, dict) or record.get("v") != 1:
-                raise ValueError("unknown sidecar format")
-            datetime.fromisoformat(record["created"])
-            return record
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring unreadable object sidecar %s", meta_path)
-            return None
 
     async def list(self, prefix: str = "", *, page_size: int | None = None) -> AsyncIterator[ObjectInfo]:
         keys = await asyncio.to_thread(self._scan, prefix)
@@ -263,7 +220,7 @@ class LocalObjectStorage:
             names = set(files)
             rel = os.path.relpath(directory, self.bucket_dir)
             for name in files:
-                if name.startswith(RESERVED) or _meta_name(name) not in names:
+                if name.startswith(RESERVED) or meta_name(name) not in names:
                     continue
                 key = name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}"
                 if key.startswith(prefix) and is_valid_key(key):
@@ -288,11 +245,7 @@ class LocalObjectStorage:
         try:
             self.bucket_dir.mkdir(parents=True, exist_ok=True)
             if self._lifecycle and self._rules_sync() != builtins.list(self._lifecycle):
-                wanted = [{"prefix": r.prefix, "days": r.days} for r in self._lifecycle]
-                config = {"v": 1, "lifecycle": wanted}
-                path = self.bucket_dir / _BUCKET_FILE
-                tmp = _write_temp(path, json.dumps(config, indent=2).encode())
-                os.replace(tmp, path)
+                write_rules(self.bucket_dir, self._lifecycle)
         except OSError as exc:
             raise self._unavailable(exc) from None
         rules = tuple(self._rules_sync())
@@ -303,13 +256,7 @@ class LocalObjectStorage:
         return await asyncio.to_thread(self._rules_sync)
 
     def _rules_sync(self) -> builtins.list[LifecycleRule]:
-        try:
-            config = json.loads((self.bucket_dir / _BUCKET_FILE).read_bytes())
-            return [LifecycleRule(r["prefix"], int(r["days"])) for r in config["lifecycle"]]
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StoreUnavailable(f"unreadable bucket config in {self.bucket_dir}: {exc}") from None
+        return read_rules(self.bucket_dir)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Delete objects older than their lifecycle rule; return how many. Also clears crash leftovers.
@@ -334,18 +281,18 @@ class LocalObjectStorage:
             for name in files:
                 path = Path(directory, name)
                 if name.startswith(RESERVED):
-                    if name.startswith(f"{RESERVED}tmp.") and _mtime(path) < cutoff:
+                    if name.startswith(f"{RESERVED}tmp.") and mtime(path) < cutoff:
                         path.unlink(missing_ok=True)
                     continue
-                if _meta_name(name) not in names:
-                    if _mtime(path) < cutoff:  # data whose sidecar never landed: a crashed create
+                if meta_name(name) not in names:
+                    if mtime(path) < cutoff:  # data whose sidecar never landed: a crashed create
                         path.unlink(missing_ok=True)
                     continue
                 key = path.relative_to(self.bucket_dir).as_posix()
                 if not is_valid_key(key):  # a file someone dropped in by hand; not ours to judge
                     continue
                 days = [r.days for r in rules if key.startswith(r.prefix)]
-                record = self._read_record(path.with_name(_meta_name(name))) if days else None
+                record = self._read_record(path.with_name(meta_name(name))) if days else None
                 if record is None:
                     continue
                 if datetime.fromisoformat(record["created"]) + timedelta(days=min(days)) <= now:
@@ -368,49 +315,3 @@ class LocalObjectStorage:
 
     async def aclose(self) -> None:
         return None
-
-
-def _info(key: str, record: Mapping[str, Any]) -> ObjectInfo:
-    return ObjectInfo(
-        key=key,
-        size=int(record["size"]),
-        etag=str(record["etag"]),
-        last_modified=datetime.fromisoformat(record["created"]).astimezone(UTC),
-        content_type=str(record["content_type"]),
-        metadata=dict(record["metadata"]),
-    )
-
-
-def _write_temp(target: Path, payload: bytes) -> Path:
-    tmp = target.with_name(f"{RESERVED}tmp.{target.name[:100]}.{secrets.token_hex(6)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The renames are durable only once the folder entry is; best-effort where O_DIRECTORY is missing.
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return float("inf")
