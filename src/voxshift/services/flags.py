@@ -18,6 +18,7 @@ Propagation: a writer publishes the new config on channel ``flags`` (v2 namespac
 subscribes, and also polls the key every 250 ms because pub/sub drops messages while a connection
 is re-established. A change made anywhere therefore applies everywhere within about 1 s. When the
 state store is down the replica keeps serving its last known config and polls the database instead.
+The background tasks that do this are ``flag_follow``.
 
 Writes: optimistic, retried on conflict. The database CAS orders writers when it is up; the state
 store then only ever moves forward (never to a lower version). With the database down a change is
@@ -44,6 +45,7 @@ from voxshift.core.flags import (
     is_rollback,
 )
 from voxshift.errors import InvalidRequest, StoreUnavailable, VersionConflict
+from voxshift.services.flag_follow import FlagFollower
 from voxshift.services.flag_store import CHANNEL, FlagConfigRepo, FlagStorage, Snapshot
 
 if TYPE_CHECKING:
@@ -58,8 +60,6 @@ SYSTEM_ACTOR = "voxshift"
 INIT_REASON = "initial flag config from the VOICE_V2_* environment"
 _WRITE_ATTEMPTS = 16
 _BACKOFF_S = 0.005  # per attempt; 16 attempts wait at most ~0.7 s in total
-_RESUBSCRIBE_MAX_S = 2.0
-_STOP_ATTEMPTS = 100
 _ENV_FIELDS = ("voice_v2_enabled", "voice_v2_rollout_percentage", "voice_v2_features")
 
 ChangeCallback = Callable[[FlagConfig, FlagConfig], None]  # (old, new)
@@ -101,7 +101,7 @@ class FeatureFlags:
         self.conflicts = 0  # lost optimistic races (retried)
         self._config = self.initial
         self._callbacks: list[ChangeCallback] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._follower: FlagFollower | None = None  # while started with watch=True
 
     @classmethod
     def from_backends(
@@ -146,28 +146,21 @@ class FeatureFlags:
     async def start(self, *, watch: bool = True) -> FlagConfig:
         """Load (initialising the stores from the environment when empty), then follow changes."""
         await self.load()
-        if watch and not self._tasks and not self.storage.memory_only:
-            self._tasks.append(asyncio.create_task(self._poll_loop(), name="flags-poll"))
-            if self.listen and self.storage.store is not None:
-                self._tasks.append(asyncio.create_task(self._listen_loop(), name="flags-listen"))
+        if watch and self._follower is None and not self.storage.memory_only:
+            self._follower = FlagFollower(
+                self.storage.store,
+                self.refresh,
+                self._apply,
+                poll_interval_s=self.poll_interval_s,
+                listen=self.listen,
+            )
+            self._follower.start()
         return self._config
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            # Cancel until it sticks: a cancellation can be absorbed inside redis-py's pub/sub read
-            # (seen with redis-py 8.1 on Python 3.11: the task stays "cancelling" and reads on), and
-            # a single cancel-and-await would then wait forever.
-            for _ in range(_STOP_ATTEMPTS):
-                task.cancel()
-                await asyncio.wait({task}, timeout=0.05)
-                if task.done():
-                    break
-            else:
-                log.warning("flags: task %s did not stop", task.get_name())
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("flags: task %s failed: %r", task.get_name(), task.exception())
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            await follower.stop()
 
     async def __aenter__(self) -> FeatureFlags:
         await self.start()
@@ -303,40 +296,6 @@ class FeatureFlags:
         if config is not None:
             self._apply(config)
         return self._config
-
-    async def _poll_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_interval_s)
-            try:
-                await self.refresh()
-            except Exception:  # a poll must never die: the next one may succeed
-                log.exception("flags: poll failed")
-
-    async def _listen_loop(self) -> None:
-        assert self.storage.store is not None
-        delay = 0.1
-        while True:
-            try:
-                async with self.storage.store.subscribe(CHANNEL) as sub:
-                    delay = 0.1
-                    while True:
-                        message = await sub.get(timeout=None)
-                        if message is not None:
-                            self._on_message(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the poll covers the gap; resubscribe with backoff
-                log.debug("flags: subscription lost (%s); resubscribing in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RESUBSCRIBE_MAX_S)
-
-    def _on_message(self, message: bytes) -> None:
-        try:
-            config = FlagConfig.from_json(message)
-        except InvalidRequest as exc:
-            log.warning("flags: ignoring an invalid message on %r: %s", CHANNEL, exc.message)
-            return
-        self._apply(config)
 
     # --- internals ---------------------------------------------------------------------------------
     def _next(self, base: FlagConfig, change: Change) -> FlagConfig:
