@@ -60,8 +60,7 @@ class SttCacheKey:
             }
         )
         return (
-            f"{STT_PREFIX}{self.providers}:{_segment(self.language or 'auto')}:"
-            f"{self.audio_sha256}:{options}"
+            f"{STT_PREFIX}{self.providers}:{_segment(self.language or 'auto')}:{self.audio_sha256}:{options}"
         )
 
 

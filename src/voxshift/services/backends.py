@@ -83,9 +83,7 @@ async def open_backends(settings: Settings, *, check: bool = True) -> Backends:
         closers.append(database.aclose)
         if check:
             await _startup_check("VOXSHIFT_STATE_URL", settings.resolved_state_url, state.ping)
-            await _startup_check(
-                "VOXSHIFT_STORAGE_URL", settings.resolved_storage_url, objects.ensure_bucket
-            )
+            await _startup_check("VOXSHIFT_STORAGE_URL", settings.resolved_storage_url, objects.ensure_bucket)
     except BaseException:
         for close in reversed(closers):
             with contextlib.suppress(Exception):
@@ -135,7 +133,6 @@ async def _startup_check(variable: str, url: str, probe: Callable[[], Awaitable[
         await probe()
     except StoreUnavailable as exc:
         raise ConfigError(f"{variable}: cannot use {mask_url(url)} at start-up: {exc.message}") from None
-
 
 
 async def preflight(settings: Settings) -> None:
