@@ -24,6 +24,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_V2_", "VOXSHIFT_"))}
     out["VOXSHIFT_DATA_DIR"] = str(tmp_path / "data")
     out["VOICE_V2_ROLLOUT_PERCENTAGE"] = "10"
+    out["VOICE_V2_ENABLED"] = "true"  # the dashboard shows the effective rollout: 0 behind the kill switch
     if request.param == "redis":
         server: RedisServer = request.getfixturevalue("clean_redis")
         out["VOXSHIFT_STATE_URL"] = server.url
@@ -105,7 +106,7 @@ def test_metrics_table(env: dict[str, str]) -> None:
     proc = run(env, "metrics")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "last 24 hour bucket(s)" in out and "configured rollout 10%" in out
+    assert "last 24 hour bucket(s)" in out and "rollout 10%" in out
     rows = {tuple(line.split()[:3]) for line in out.splitlines()}
     assert ("stt", "voice_v2", "300") in rows and ("stt", "legacy", "900") in rows
     assert ("tts", "voice_v2", "0") in rows
@@ -142,3 +143,15 @@ def test_metrics_as_a_real_process(env: dict[str, str]) -> None:
     proc = run(env, "metrics", "--json", process=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["system_comparison"]["stt"]["requests"]["voice_v2"] == 300
+
+
+def test_rollout_shown_is_the_stored_flag_configuration(env: dict[str, str]) -> None:
+    # The environment says 10 %; a runtime change to 25 % is what every replica uses, so it is shown.
+    changed = run(env, "flags", "set", "--percentage", "25", "--reason", "canary")
+    assert changed.returncode == 0, changed.stderr
+    proc = run(env, "metrics")
+    assert proc.returncode == 0, proc.stderr
+    assert "rollout 25%" in proc.stdout.splitlines()[0]
+    killed = run(env, "flags", "kill", "--reason", "incident")
+    assert killed.returncode == 0, killed.stderr
+    assert "rollout 0%" in run(env, "metrics").stdout.splitlines()[0]

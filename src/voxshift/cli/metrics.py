@@ -2,8 +2,9 @@
 
 Reads the hour keys every voxshift process flushes into (``migration:voice_v2:*`` in the raw store:
 Redis when VOXSHIFT_STATE_URL names one, else the embedded SQLite file), so it shows the whole
-fleet's traffic, not this process's. The rollout percentage shown is the configured one
-(VOICE_V2_ROLLOUT_PERCENTAGE); flag changes made at run time show up in the per-system traffic.
+fleet's traffic, not this process's. The rollout percentage shown is the stored flag configuration's
+(STT; 0 while the kill switch is thrown), falling back to VOICE_V2_ROLLOUT_PERCENTAGE when none is
+stored yet.
 """
 
 from __future__ import annotations
@@ -51,12 +52,24 @@ def metrics_command(
     settings = state.settings()
 
     async def go() -> dict[str, Any]:
+        from voxshift.core.flags import FlagConfig
+        from voxshift.services.flags import FeatureFlags, env_is_explicit
         from voxshift.services.metrics import MigrationMetrics
         from voxshift.stores.state import open_state_store
+        from voxshift.stores.state.namespaced import NamespacedStore
 
         store = open_state_store(settings.resolved_state_url)
         try:
-            metrics = MigrationMetrics(store, rollout_source=lambda: settings.voice_v2_rollout_percentage)
+            await store.ping()  # an unreachable store is one line, before anything else reports it
+            flags = FeatureFlags(
+                NamespacedStore(store, settings.voice_v2_redis_namespace),
+                None,
+                FlagConfig.from_settings(settings),
+                env_explicit=env_is_explicit(settings),
+            )
+            config = await flags.load(read_only=True)
+            rollout = config.percentages["stt"] if config.enabled else 0
+            metrics = MigrationMetrics(store, rollout_source=lambda: rollout)
             return await metrics.get_migration_dashboard_data(hours=window)
         finally:
             await store.aclose()
@@ -88,7 +101,7 @@ def render(dash: dict[str, Any]) -> str:
     lines = [
         f"migration metrics: last {dash['window_hours']} hour bucket(s) "
         f"({dash['hours']['first']}..{dash['hours']['last']}, unix hours); "
-        f"configured rollout {'-' if rollout is None else f'{rollout:g}%'}",
+        f"rollout {'-' if rollout is None else f'{rollout:g}%'}",
         "",
     ]
     rows: list[list[str]] = []
