@@ -193,7 +193,8 @@ async def open_runtime(
         metrics = MigrationMetrics(
             opened.state,
             flush_interval_s=settings.metrics_flush_interval_s,
-            rollout_source=lambda: float(flags.config.percentages["stt"]),
+            # The effective rollout: 0 while the kill switch is thrown, whatever the percentage says.
+            rollout_source=lambda: float(flags.config.percentages["stt"]) if flags.config.enabled else 0.0,
         )
         metrics.set_breaker_source(
             lambda: {
