@@ -178,7 +178,9 @@ def test_stt_answers_while_redis_is_down(server: RunningServer, redis_for_server
             timeout=60,
         )
         assert response.status_code == 200, response.text
-        assert "cache" in response.json()["text"].lower()
+        # "cache" and "cash" sound alike: check the words Whisper cannot mishear.
+        heard = response.json()["text"].lower()
+        assert "transcribe" in heard and "gone" in heard, heard
         assert response.headers["X-Voxshift-Cache"] in ("unavailable", "miss")
     finally:
         redis_for_server.start()

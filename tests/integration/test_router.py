@@ -80,6 +80,11 @@ def words(text: str) -> set[str]:
     return {w.strip(".,!?").lower() for w in text.split()}
 
 
+def heard_right(text: str) -> bool:
+    """Most of the sentence came back (Piper varies run to run; one misheard word is fine)."""
+    return len(words(text) & words(SENTENCE)) >= len(words(SENTENCE)) - 2
+
+
 async def dashboard(runtime: VoiceRuntime) -> dict[str, Any]:
     await runtime.metrics.flush()
     data: dict[str, Any] = await runtime.metrics.get_migration_dashboard_data(hours=1)
@@ -99,7 +104,7 @@ async def test_flags_route_to_v2_and_to_legacy(
             expected = runtime.flags.decide("stt", user, None)
             assert result.system_used == ("voice_v2" if expected.use_v2 else "legacy")
             assert not result.fallback
-            assert {"report", "team"} <= words(result.result.text), result.result.text
+            assert heard_right(result.result.text), result.result.text
         systems = {r.system_used for r in routed.values()}
         assert systems == {"voice_v2", "legacy"}
         v2_provider = next(r.result.provider_used for r in routed.values() if r.system_used == "voice_v2")
@@ -135,7 +140,7 @@ async def test_v2_raising_falls_back_to_legacy_for_stt_and_tts(
     fake_openai.fail_next(500, times=1)
     stt = await runtime.router.transcribe_audio(english_wav, language="en", user_id="u1")
     assert stt.system_used == "legacy" and stt.fallback and stt.fallback_reason == "all_providers_failed"
-    assert {"report", "team"} <= words(stt.result.text)  # the user still gets the right answer
+    assert heard_right(stt.result.text), stt.result.text  # the user still gets the right answer
     fake_openai.fail_next(500, times=1)
     tts = await runtime.router.synthesize_speech("Fallback for speech too.", language="en", user_id="u1")
     assert tts.system_used == "legacy" and tts.fallback  # the seed left this path as `pass`
@@ -155,7 +160,7 @@ async def test_v2_hanging_past_its_budget_falls_back_in_time(
     try:
         routed = await runtime.router.transcribe_audio(english_wav, language="en", user_id="u2")
         assert routed.system_used == "legacy" and routed.fallback and routed.fallback_reason == "timeout"
-        assert {"report", "team"} <= words(routed.result.text)
+        assert heard_right(routed.result.text), routed.result.text
         data = await dashboard(runtime)
         assert data["fallback_rates"]["stt"]["by_reason"] == {"timeout": 1}
         assert data["error_types"]["stt"]["voice_v2"] == {"TimeoutError": 1}
@@ -174,7 +179,7 @@ async def test_open_breaker_skips_v2_without_calling_it(
     routed = await runtime.router.transcribe_audio(english_wav, language="en", user_id="u3")
     assert routed.fallback and len(fake_openai.requests) == calls_before  # circuit open: no call
     assert runtime.engines.breakers.snapshot(0)["openai"].state in ("open", "half_open")
-    assert {"report", "team"} <= words(routed.result.text)
+    assert heard_right(routed.result.text), routed.result.text
 
 
 async def test_both_failing_is_one_typed_error_with_both_causes(
