@@ -174,21 +174,25 @@ class WhisperSTT:
                 word_timestamps=request.word_timestamps,
                 vad_filter=False,
             )
-            # The segments are a lazy generator that does the decoding: drain it here, on the
-            # worker thread, never on the event loop.
-            duration = float(info.duration)
-            segments = tuple(_segment(s, duration) for s in raw_segments)
+            return drain_transcript(raw_segments, info)
         except VoxshiftError:
             raise
         except Exception as exc:
             raise ProviderError(self.name, f"transcription failed: {type(exc).__name__}: {exc}") from exc
-        return Transcript(
-            text=" ".join(s.text for s in segments if s.text),
-            language=str(info.language),
-            language_probability=float(info.language_probability),
-            duration_s=float(info.duration),
-            segments=segments,
-        )
+
+
+def drain_transcript(raw_segments: Any, info: Any) -> Transcript:
+    """faster-whisper's output as a Transcript. The segments are a lazy generator that does the
+    decoding: call this on the worker thread, never on the event loop."""
+    duration = float(info.duration)
+    segments = tuple(_segment(s, duration) for s in raw_segments)
+    return Transcript(
+        text=" ".join(s.text for s in segments if s.text),
+        language=str(info.language),
+        language_probability=float(info.language_probability),
+        duration_s=duration,
+        segments=segments,
+    )
 
 
 def _segment(raw: Any, duration: float) -> Segment:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from voxshift.engines.base import Segment, Transcript
+from voxshift.engines.base import Transcript
 from voxshift.engines.pool import InferencePool
 from voxshift.errors import ConfigError, ProviderError, ProviderUnavailable
 
@@ -108,28 +108,13 @@ class TinyWhisper:
 
     def transcribe_sync(self, samples: npt.NDArray[np.float32]) -> Transcript:
         model = self.load_sync()
+        from voxshift.engines.whisper import drain_transcript  # faster-whisper: imported lazily
+
         try:
             raw_segments, info = model.transcribe(
                 samples, language="en", beam_size=1, temperature=_TEMPERATURES, vad_filter=False
             )
-            # The generator does the decoding: drain it here on the worker, never on the loop.
-            segments = tuple(
-                Segment(
-                    id=int(s.id),
-                    start=float(s.start),
-                    end=float(s.end),
-                    text=s.text.strip(),
-                    avg_logprob=float(s.avg_logprob),
-                    no_speech_prob=float(s.no_speech_prob),
-                )
-                for s in raw_segments
-            )
+            # Drained here, on the worker; the same conversion as v2's engine (timestamps clamped).
+            return drain_transcript(raw_segments, info)
         except Exception as exc:
             raise ProviderError(self._provider, f"transcription failed: {type(exc).__name__}: {exc}") from exc
-        return Transcript(
-            text=" ".join(s.text for s in segments if s.text),
-            language=str(info.language),
-            language_probability=float(info.language_probability),
-            duration_s=float(info.duration),
-            segments=segments,
-        )
