@@ -127,7 +127,7 @@ async def router_section(tmp: Path) -> dict[str, float]:
     router = MigrationRouter(
         noop,  # type: ignore[arg-type]
         noop,  # type: ignore[arg-type]
-        _Flags(FeatureFlags.from_settings(settings)),
+        FeatureFlags.from_settings(settings),
         metrics,
         v2_budget_s=20.0,
     )
@@ -174,14 +174,6 @@ async def router_section(tmp: Path) -> dict[str, float]:
     await store.aclose()
     figures["router_metrics_lost_records"] = float(metrics.lost_records)
     return figures
-
-
-class _Flags:
-    def __init__(self, flags: FeatureFlags) -> None:
-        self.flags = flags
-
-    def decide(self, operation: str, user_id: str | None, agent_id: str | None) -> Any:
-        return self.flags.decide("stt" if operation == "stt" else "tts", user_id, agent_id)
 
 
 # --- 3. metrics recording -------------------------------------------------------------------------

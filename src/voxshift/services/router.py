@@ -17,29 +17,23 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from voxshift.audio import CONTENT_TYPES
+from voxshift.core.flags import Decision, Operation
 from voxshift.engines.base import Segment, Task
 from voxshift.errors import InvalidRequest, MigrationFailed, Overloaded, describe_error
 from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
 from voxshift.services.results import SynthesisResult, TranscriptionResult
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.voice import VoiceV2Service, context_agent
 
 log = logging.getLogger("voxshift.router")
 
 System = Literal["voice_v2", "legacy"]
-Operation = Literal["stt", "tts"]
 R = TypeVar("R")
 
 
-class RoutingDecision(Protocol):
-    @property
-    def use_v2(self) -> bool: ...
-
-    @property
-    def reason(self) -> str: ...
-
-
 class FlagDecider(Protocol):
-    def decide(self, operation: str, user_id: str | None, agent_id: str | None) -> RoutingDecision: ...
+    """FeatureFlags: a synchronous, in-process decision per request."""
+
+    def decide(self, operation: Operation, user_id: str | None, agent_id: str | None = None) -> Decision: ...
 
 
 class MetricsRecorder(Protocol):
@@ -129,7 +123,7 @@ class MigrationRouter:
         word_timestamps: bool = False,
         task: Task = "transcribe",
     ) -> Routed[TranscriptionResult]:
-        agent_id = agent_id or _context_agent(context)
+        agent_id = agent_id or context_agent(context)
 
         async def via_v2() -> TranscriptionResult:
             return await self.v2.transcribe(
@@ -178,7 +172,7 @@ class MigrationRouter:
         speed: float = 1.0,
         store: bool = False,
     ) -> Routed[SynthesisResult]:
-        agent_id = agent_id or _context_agent(context)
+        agent_id = agent_id or context_agent(context)
         # Bad input is a 400 whichever system would have answered it.
         language = self.v2.validate_speech_request(text, language, format, speed, voice, voice_style)
 
@@ -286,11 +280,6 @@ def _fallback_reason(exc: BaseException) -> str:
         return "overloaded"
     code = getattr(exc, "code", None)
     return str(code) if code else "error"
-
-
-def _context_agent(context: Mapping[str, Any] | None) -> str | None:
-    value = (context or {}).get("agent_id")
-    return str(value) if value else None
 
 
 def _from_legacy_transcript(transcript: LegacyTranscript, requested_language: str) -> TranscriptionResult:

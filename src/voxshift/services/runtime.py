@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voxshift.config import Settings
-from voxshift.core.flags import Decision, Operation
 from voxshift.errors import ConfigError, ProviderUnavailable, StoreUnavailable
 from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
 from voxshift.services.backends import Backends, open_backends
@@ -68,17 +67,6 @@ class NoLegacyBackend:
 
     async def aclose(self) -> None:
         return None
-
-
-class _FlagsForRouter:
-    """Adapts FeatureFlags' typed operation to the router's plain string."""
-
-    def __init__(self, flags: FeatureFlags) -> None:
-        self.flags = flags
-
-    def decide(self, operation: str, user_id: str | None, agent_id: str | None) -> Decision:
-        op: Operation = "stt" if operation == "stt" else "tts"
-        return self.flags.decide(op, user_id, agent_id)
 
 
 def build_legacy(settings: Settings, backends: Backends, engines: EngineSet) -> LegacyVoiceBackend:
@@ -208,9 +196,7 @@ async def open_runtime(
             sample_rate=settings.shadow_sample_rate,
             queue_size=settings.shadow_queue_size,
         )
-        router = MigrationRouter(
-            v2, legacy, _FlagsForRouter(flags), metrics, v2_budget_s=settings.v2_budget_s, shadow=shadow
-        )
+        router = MigrationRouter(v2, legacy, flags, metrics, v2_budget_s=settings.v2_budget_s, shadow=shadow)
     except BaseException:
         if backends is None:
             await opened.aclose()

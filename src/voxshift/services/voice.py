@@ -117,7 +117,7 @@ class VoiceV2Service:
         lang = _language(language, param="language")
         if not 0.0 <= temperature <= 1.0:
             raise InvalidRequest("temperature must be between 0 and 1", param="temperature")
-        agent_id = agent_id or _context_agent(context)
+        agent_id = agent_id or context_agent(context)
         policy = await self.cache_policy(agent_id)
         cache = self.cache
         if cache is None or not policy.enabled or not use_cache:
@@ -349,7 +349,8 @@ def _miss(stored: bool) -> CacheStatus:
     return "miss" if stored else "unavailable"
 
 
-def _context_agent(context: Mapping[str, Any] | None) -> str | None:
+def context_agent(context: Mapping[str, Any] | None) -> str | None:
+    """The agent a seed-style ``context`` dict names, if any."""
     value = (context or {}).get("agent_id")
     return str(value) if value else None
 
