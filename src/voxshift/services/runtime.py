@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from voxshift.config import Settings
@@ -69,17 +69,21 @@ class NoLegacyBackend:
         return None
 
 
-def build_legacy(settings: Settings, backends: Backends, engines: EngineSet) -> LegacyVoiceBackend:
+def build_legacy(
+    settings: Settings, backends: Backends, engines: EngineSet
+) -> tuple[LegacyVoiceBackend, ObjectStorage | None]:
+    """The legacy backend, and the legacy bucket it writes to when it is the built-in reference
+    (the runtime owns that store: it creates the bucket at start and closes it at the end)."""
     kind = settings.legacy_backend
     if kind == "none":
-        return NoLegacyBackend()
+        return NoLegacyBackend(), None
     if kind == "http":
         if not settings.legacy_url:
             raise ConfigError("VOXSHIFT_LEGACY_URL is required with VOXSHIFT_LEGACY_BACKEND=http")
         from voxshift.legacy.http import HttpLegacyBackend
 
         key = settings.legacy_api_key.get_secret_value() if settings.legacy_api_key else None
-        return HttpLegacyBackend(
+        http = HttpLegacyBackend(
             settings.legacy_url,
             key,
             stt_model=settings.legacy_stt_model,
@@ -87,6 +91,7 @@ def build_legacy(settings: Settings, backends: Backends, engines: EngineSet) -> 
             voice=settings.legacy_voice,
             timeout_s=settings.legacy_timeout_s,
         )
+        return http, None
     if kind == "python":
         if not settings.legacy_python_target:
             raise ConfigError(
@@ -95,30 +100,19 @@ def build_legacy(settings: Settings, backends: Backends, engines: EngineSet) -> 
             )
         from voxshift.legacy.python import PythonLegacyBackend
 
-        return PythonLegacyBackend.from_import_path(
+        python = PythonLegacyBackend.from_import_path(
             settings.legacy_python_target, timeout_s=settings.legacy_timeout_s
         )
+        return python, None
     from voxshift.legacy.reference import ReferenceLegacyBackend
 
     # The reference legacy lives in the same servers as v2, under legacy names only: the raw state
     # store and its own bucket (no lifecycle: the legacy never expired anything).
-    return ReferenceLegacyBackend(
-        backends.state, legacy_bucket(settings), engines.pool, espeak_binary=settings.espeak_binary
+    objects = open_from_settings(settings, LEGACY_BUCKET, lifecycle=())
+    reference = ReferenceLegacyBackend(
+        backends.state, objects, engines.pool, espeak_binary=settings.espeak_binary
     )
-
-
-def legacy_bucket(settings: Settings) -> ObjectStorage:
-    return open_from_settings(settings, LEGACY_BUCKET, lifecycle=())
-
-
-async def prepare_legacy_bucket(objects: ObjectStorage | None) -> None:
-    """The reference legacy creates its bucket at start-up, as PlatformAI-HUB's service does."""
-    if objects is None:
-        return
-    try:
-        await objects.ensure_bucket()
-    except StoreUnavailable as exc:  # its uploads fail (and v2 falls back elsewhere) until S3 is back
-        log.warning("legacy bucket not ready: %s", exc.message)
+    return reference, objects
 
 
 @dataclass
@@ -132,17 +126,17 @@ class VoiceRuntime:
     metrics: MigrationMetrics
     shadow: ShadowRunner
     router: MigrationRouter
+    legacy_objects: ObjectStorage | None = None  # the reference legacy's bucket store, owned here
     owns_backends: bool = True
     owns_engines: bool = True
-    started_at: float = field(default_factory=time.time)
 
     async def start(self, *, watch_flags: bool = True) -> None:
-        if self.settings.legacy_backend == "reference":
-            objects = legacy_bucket(self.settings)
+        if self.legacy_objects is not None:
+            # The reference legacy creates its bucket at start-up, as PlatformAI-HUB's service does.
             try:
-                await prepare_legacy_bucket(objects)
-            finally:
-                await objects.aclose()
+                await self.legacy_objects.ensure_bucket()
+            except StoreUnavailable as exc:  # its uploads fail (v2 falls back elsewhere) until S3 is back
+                log.warning("legacy bucket not ready: %s", exc.message)
         await self.flags.start(watch=watch_flags)
         await self.metrics.start()
         self.shadow.start()
@@ -155,6 +149,9 @@ class VoiceRuntime:
         await self.backends.monitor.stop()
         with contextlib.suppress(Exception):
             await self.legacy.aclose()
+        if self.legacy_objects is not None:
+            with contextlib.suppress(Exception):
+                await self.legacy_objects.aclose()
         if self.owns_backends:
             await self.backends.aclose()
         if self.owns_engines:
@@ -171,12 +168,13 @@ async def open_runtime(
     """Wire everything (nothing started: call ``start()``). Given engines/backends are borrowed."""
     opened = backends or await open_backends(settings, check=check)
     engine_set = engines or build_engines(settings)
+    legacy_objects: ObjectStorage | None = None
     try:
         cache = VoiceCache(
             opened.v2_state, opened.objects, opened.state_dependency, opened.objects_dependency
         )
         v2 = VoiceV2Service(engine_set, cache, opened.agent_voice_settings, settings=settings)
-        legacy = build_legacy(settings, opened, engine_set)
+        legacy, legacy_objects = build_legacy(settings, opened, engine_set)
         flags = FeatureFlags.from_backends(opened)
         metrics = MigrationMetrics(
             opened.state,
@@ -198,6 +196,8 @@ async def open_runtime(
         )
         router = MigrationRouter(v2, legacy, flags, metrics, v2_budget_s=settings.v2_budget_s, shadow=shadow)
     except BaseException:
+        if legacy_objects is not None:
+            await legacy_objects.aclose()
         if backends is None:
             await opened.aclose()
         if engines is None:
@@ -213,6 +213,7 @@ async def open_runtime(
         metrics=metrics,
         shadow=shadow,
         router=router,
+        legacy_objects=legacy_objects,
         owns_backends=backends is None,
         owns_engines=engines is None,
     )
