@@ -13,7 +13,7 @@ from voxshift.api.deps import caller, migration_router, voice_service
 from voxshift.api.subtitles import to_srt, to_vtt
 from voxshift.core.language import language_name
 from voxshift.engines.base import Task
-from voxshift.errors import InvalidRequest, NotFound, PayloadTooLarge
+from voxshift.errors import InvalidRequest, NotFound
 from voxshift.services.results import SynthesisResult, TranscriptionResult
 from voxshift.services.voice import VoiceV2Service
 
@@ -34,12 +34,8 @@ def result_headers(provider: str, processing_ms: float, cache: str = "disabled")
 
 
 async def read_upload(service: VoiceV2Service, file: UploadFile) -> bytes:
-    limit = service.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(
-            f"file is larger than the {service.settings.max_upload_mb:g} MB limit", param="file"
-        )
+    data = await file.read(service.settings.max_upload_bytes + 1)  # one byte over is enough to refuse
+    service.check_upload_size(len(data))
     return data
 
 

@@ -84,6 +84,12 @@ class VoiceV2Service:
             filename=filename,
         )
 
+    def check_upload_size(self, size: int) -> None:
+        if size > self.settings.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"file is larger than the {self.settings.max_upload_mb:g} MB limit", param="file"
+            )
+
     async def cache_policy(self, agent_id: str | None) -> CachePolicy:
         """Caching is on when VOICE_V2_FEATURES.caching_enabled is and the agent's settings allow it."""
         settings = self.settings
@@ -118,16 +124,14 @@ class VoiceV2Service:
         if not 0.0 <= temperature <= 1.0:
             raise InvalidRequest("temperature must be between 0 and 1", param="temperature")
         agent_id = agent_id or context_agent(context)
-        policy = await self.cache_policy(agent_id)
         cache = self.cache
-        if cache is None or not policy.enabled or not use_cache:
+        # The policy may read the agent's settings: only worth it when the cache could be used.
+        policy = await self.cache_policy(agent_id) if use_cache and cache is not None else None
+        if cache is None or policy is None or not policy.enabled:
             result = await self._transcribe(audio, lang, prompt, temperature, word_timestamps, task, filename)
             return replace(result, processing_time_ms=_ms_since(started))
         raw = audio.data if isinstance(audio, AudioInput) else audio
-        if len(raw) > self.settings.max_upload_bytes:
-            raise PayloadTooLarge(
-                f"file is larger than the {self.settings.max_upload_mb:g} MB limit", param="file"
-            )
+        self.check_upload_size(len(raw))  # before hashing it; decoding checks again on a miss
         key = SttCacheKey(
             providers=chain_signature(self.engines.stt_chain.names),
             language=lang,
