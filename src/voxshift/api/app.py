@@ -36,10 +36,9 @@ def create_app(
 ) -> FastAPI:
     """The app; ``engines``/``backends`` given by the caller are borrowed (not closed at shutdown)."""
     engine_set = engines or build_engines(settings)
-    holder: dict[str, VoiceRuntime] = {}
 
     def storage_for(bucket: str) -> ObjectStorage | None:
-        runtime = holder.get("runtime")
+        runtime: VoiceRuntime | None = getattr(app.state, "runtime", None)  # set by the lifespan
         objects = runtime.backends.objects if runtime is not None else None
         return objects if objects is not None and objects.bucket == bucket else None
 
@@ -48,11 +47,7 @@ def create_app(
         # Reachability was checked by `voxshift serve` before binding; from here on an outage
         # degrades caching and URL delivery instead of stopping the service.
         runtime = await open_runtime(settings, engines=engine_set, backends=backends)
-        holder["runtime"] = runtime
         app.state.runtime = runtime
-        app.state.voice = runtime.v2
-        app.state.router = runtime.router
-        app.state.monitor = runtime.backends.monitor
         await runtime.start()
         objects = runtime.backends.objects
         sweeper = asyncio.create_task(_sweep_forever(objects)) if hasattr(objects, "sweep") else None

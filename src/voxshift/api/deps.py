@@ -16,13 +16,11 @@ MAX_ID_CHARS = 256
 
 
 def voice_service(request: Request) -> VoiceV2Service:
-    service: VoiceV2Service = request.app.state.voice
-    return service
+    return runtime(request).v2
 
 
 def migration_router(request: Request) -> MigrationRouter:
-    router: MigrationRouter = request.app.state.router
-    return router
+    return runtime(request).router
 
 
 def runtime(request: Request) -> VoiceRuntime:

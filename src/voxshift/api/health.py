@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from voxshift.api.deps import voice_service
+from voxshift.api.deps import runtime as runtime_of
 
 router = APIRouter()
 
@@ -24,7 +24,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    service = voice_service(request)
+    runtime = runtime_of(request)
+    service = runtime.v2
     engines = service.engines
     body: dict[str, Any] = {
         "status": "ready" if service.ready else "loading",
@@ -38,22 +39,19 @@ async def readyz(request: Request) -> JSONResponse:
         "breakers": {name: snap.state for name, snap in engines.breakers.snapshot(time.monotonic()).items()},
         "queue": {"in_flight": engines.pool.in_flight, "capacity": engines.pool.capacity},
     }
-    runtime = getattr(request.app.state, "runtime", None)
-    if runtime is not None:
-        # What the router would do right now: where legacy is, and which flag configuration rules.
-        body["legacy"] = await runtime.legacy.info()
-        flags = runtime.flags.config
-        body["flags"] = {
-            "version": flags.version,
-            "source": runtime.flags.source,
-            "enabled": flags.enabled,
-            "percentages": {"stt": flags.percentages["stt"], "tts": flags.percentages["tts"]},
-        }
-    monitor = getattr(request.app.state, "monitor", None)
-    if monitor is not None:
-        # A dead Redis or S3 degrades caching and URL delivery, not voice: still ready (200), but said.
-        body["dependencies"] = monitor.report()
-        if service.ready and monitor.degraded:
-            body["status"] = "degraded"
-            body["degraded"] = monitor.degraded
+    # What the router would do right now: where legacy is, and which flag configuration rules.
+    body["legacy"] = await runtime.legacy.info()
+    flags = runtime.flags.config
+    body["flags"] = {
+        "version": flags.version,
+        "source": runtime.flags.source,
+        "enabled": flags.enabled,
+        "percentages": {"stt": flags.percentages["stt"], "tts": flags.percentages["tts"]},
+    }
+    # A dead Redis or S3 degrades caching and URL delivery, not voice: still ready (200), but said.
+    monitor = runtime.backends.monitor
+    body["dependencies"] = monitor.report()
+    if service.ready and monitor.degraded:
+        body["status"] = "degraded"
+        body["degraded"] = monitor.degraded
     return JSONResponse(body, status_code=200 if service.ready else 503)
