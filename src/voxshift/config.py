@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(30.0, gt=0)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     queue_size: int = Field(16, ge=0)
+    # A pool job past this is abandoned and its worker replaced (a wedged library call).
+    job_deadline_s: float = Field(120.0, gt=0)
+    pool_stall_s: float = Field(30.0, gt=0)  # work waiting this long with no progress: /readyz degraded
     preload_engines: bool = True
 
     # Backends: embedded defaults under data_dir when unset (see the resolved_* properties).
@@ -140,6 +143,9 @@ class Settings(BaseSettings):
     legacy_voice: str = "alloy"
     legacy_python_target: str | None = None  # python: "package.module:attribute"
     legacy_timeout_s: float = Field(60.0, gt=0)
+    # The in-process (reference) legacy's own inference pool: v2 overload never spills into it.
+    legacy_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    legacy_queue_size: int = Field(16, ge=0)
     # Requests without a user id: "legacy" (default), "v2", or "bucket" (the seed's md5("None")).
     anonymous_users: Literal["legacy", "v2", "bucket"] = "legacy"
     v2_budget_s: float = Field(20.0, gt=0)  # past this a v2 attempt is abandoned for legacy

@@ -290,8 +290,8 @@ def test_espeak_info(espeak: EspeakTTS) -> None:
     assert {"alloy", "onyx", "m3", "f3"} <= set(info.voices)
 
 
-def test_missing_espeak_binary_is_reported_unavailable(settings: Settings) -> None:
-    engine = EspeakTTS(settings.model_copy(update={"espeak_binary": "espeak-ng-not-installed"}))
+def test_missing_espeak_binary_is_reported_unavailable(settings: Settings, pool: InferencePool) -> None:
+    engine = EspeakTTS(settings.model_copy(update={"espeak_binary": "espeak-ng-not-installed"}), pool)
     info = engine.info()
     assert not info.availability.available
     assert "apt-get install espeak-ng" in (info.availability.reason or "")

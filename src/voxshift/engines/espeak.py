@@ -1,8 +1,9 @@
 """Text-to-speech with the espeak-ng binary: robotic, but ~100 languages (Russian included) and no model.
 
 The text goes to the process on stdin (``--stdin``), never on the command line: no shell, no
-argument injection (text starting with "-"), no ARG_MAX limit. The caller (the chain) owns the
-timeout; when it cancels us the process is killed, not left running.
+argument injection (text starting with "-"), no ARG_MAX limit. The process is started with
+``posix_spawn`` (never fork: see ``engines.spawn``) from an inference-pool worker, so the pool bounds
+how many run at once and each has a deadline after which it is killed.
 
 Voice names: OpenAI's names pick an espeak-ng variant by the gender OpenAI's voices sound
 (onyx/echo/fable/ash -> male ``m3``; nova/shimmer/alloy/coral/sage/ballad/verse -> female ``f3``),
@@ -12,18 +13,16 @@ No voice means espeak-ng's default for the language.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import shutil
 import struct
-import subprocess
 import threading
 
 from voxshift.config import Settings
 from voxshift.engines.base import Availability, EngineInfo, Speech, TTSRequest
 from voxshift.engines.pool import InferencePool
-from voxshift.errors import EmptyInput, ProviderError, ProviderUnavailable
+from voxshift.engines.spawn import SpawnTimeout, run_process
+from voxshift.errors import EmptyInput, ProviderError, ProviderTimeout, ProviderUnavailable
 
 OPENAI_VOICE_VARIANTS: dict[str, str] = {
     **dict.fromkeys(("onyx", "echo", "fable", "ash"), "m3"),
@@ -42,10 +41,10 @@ _CATALOGUE_LOCK = threading.Lock()
 
 
 def _run_list(binary: str, *args: str) -> str:
-    result = subprocess.run(
-        [binary, *args], capture_output=True, text=True, timeout=_LIST_TIMEOUT_S, check=True
-    )
-    return result.stdout
+    result = run_process([binary, *args], timeout_s=_LIST_TIMEOUT_S)
+    if result.returncode != 0:
+        raise OSError(f"{binary} {' '.join(args)} exited with {result.returncode}")
+    return result.stdout.decode("utf-8", "replace")
 
 
 def parse_voice_list(text: str) -> frozenset[str]:
@@ -105,9 +104,7 @@ def _normalise(code: str) -> str:
 class EspeakTTS:
     name = "espeak"
 
-    def __init__(self, settings: Settings, pool: InferencePool | None = None) -> None:
-        # ``pool`` keeps the constructor uniform with the other local engines; a subprocess does
-        # not need a worker thread, so it is not used.
+    def __init__(self, settings: Settings, pool: InferencePool) -> None:
         self._settings = settings
         self._pool = pool
 
@@ -121,7 +118,7 @@ class EspeakTTS:
             raise ProviderUnavailable(self.name, self._missing())
         try:
             return _catalogue(binary)
-        except (OSError, subprocess.SubprocessError) as exc:
+        except (OSError, SpawnTimeout) as exc:
             raise ProviderUnavailable(self.name, f"cannot list voices of {binary}: {exc}") from exc
 
     def _missing(self) -> str:
@@ -170,31 +167,22 @@ class EspeakTTS:
             raise ProviderUnavailable(self.name, self._missing())
         wpm = max(MIN_WPM, min(MAX_WPM, round(DEFAULT_WPM * request.speed)))
         argv = [binary, "--stdin", "--stdout", "-b", "1", "-v", voice, "-s", str(wpm)]
+        return await self._pool.run(self._synthesize_sync, argv, request.text)
+
+    def _synthesize_sync(self, argv: list[str], text: str) -> Speech:
+        timeout_s = self._settings.timeout_for(self.name)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            result = run_process(argv, text.encode("utf-8"), timeout_s=timeout_s)
+        except SpawnTimeout as exc:
+            raise ProviderTimeout(self.name, f"espeak-ng killed: {exc}") from exc
         except OSError as exc:
-            raise ProviderUnavailable(self.name, f"cannot run {binary}: {exc}") from exc
+            raise ProviderUnavailable(self.name, f"cannot run {argv[0]}: {exc}") from exc
+        if result.returncode != 0:
+            lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+            detail = lines[0] if lines else "no message"
+            raise ProviderError(self.name, f"espeak-ng exited with {result.returncode}: {detail}")
         try:
-            out, err = await proc.communicate(request.text.encode("utf-8"))
-        finally:
-            # Cancelled (the chain's timeout) or failed mid-way: do not leave espeak-ng running.
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                # Reap it; shielded so that a second cancel cannot leave a zombie behind.
-                await asyncio.shield(proc.wait())
-        if proc.returncode != 0:
-            detail = err.decode("utf-8", "replace").strip().splitlines()
-            raise ProviderError(
-                self.name, f"espeak-ng exited with {proc.returncode}: {detail[0] if detail else 'no message'}"
-            )
-        try:
-            speech = parse_wav(out)
+            speech = parse_wav(result.stdout)
         except (ValueError, struct.error) as exc:
             raise ProviderError(self.name, f"unreadable output: {exc}") from exc
         if not speech.pcm:

@@ -117,15 +117,22 @@ class ReferenceLegacyBackend:
         *,
         espeak_binary: str = "espeak-ng",
         whisper_dir: Path | None = None,
+        owns_pool: bool = False,
     ) -> None:
+        """``owns_pool``: the pool is this backend's own (shut down by ``aclose``), not shared."""
         # ``state`` must be the raw store: the legacy's keys have no namespace.
         self._state = state
         self._objects = objects
         self._pool = pool
+        self._owns_pool = owns_pool
         self._whisper = TinyWhisper(pool, whisper_dir, provider=self.name)
         # model_construct: only espeak_binary matters to the engine, and building a full Settings
         # would read the environment, which is the caller's business, not this adapter's.
         self._espeak = EspeakTTS(Settings.model_construct(espeak_binary=espeak_binary), pool)
+
+    @property
+    def pool(self) -> InferencePool:
+        return self._pool
 
     @property
     def bucket(self) -> str:
@@ -293,7 +300,7 @@ class ReferenceLegacyBackend:
             speech = await self._espeak.synthesize(TTSRequest(text, code, voice_for_style(voice_style, None)))
         except ProviderError as exc:
             raise type(exc)(self.name, exc.message, retryable=exc.retryable) from exc
-        audio = await self._pool.run(encode_speech, speech, format)
+        audio = await self._pool.run_follow_up(encode_speech, speech, format)
         now = _utcnow()
         original = f"response_{int(time.time())}.mp3"
         key = object_key(agent, user, now, uuid.uuid4(), object_extension(None, original))
@@ -347,9 +354,11 @@ class ReferenceLegacyBackend:
             "tts_engine": TTS_PROVIDER,
             "whisper_loaded": self._whisper.loaded,
             "bucket": self.bucket,
-            "state": self._state.url,
+            "state": self._state.url.split(":", 1)[0],  # the kind only: never a path or a password
         }
 
     async def aclose(self) -> None:
-        """Nothing to release: the stores and the pool belong to the caller, and the model stays in
-        the process-wide cache for the next backend built on it."""
+        """The stores belong to the caller, and the model stays in the process-wide cache for the
+        next backend built on it; only a pool of its own is shut down."""
+        if self._owns_pool:
+            self._pool.shutdown()

@@ -104,7 +104,8 @@ class TinyWhisper:
         await self._pool.run(self.load_sync)
 
     async def transcribe(self, samples: npt.NDArray[np.float32]) -> Transcript:
-        return await self._pool.run(self.transcribe_sync, samples)
+        # The request was admitted when its audio was decoded on the same pool.
+        return await self._pool.run_follow_up(self.transcribe_sync, samples)
 
     def transcribe_sync(self, samples: npt.NDArray[np.float32]) -> Transcript:
         model = self.load_sync()

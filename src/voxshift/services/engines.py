@@ -103,8 +103,20 @@ class EngineSet:
         self.pool.shutdown()
 
 
+def build_pool(settings: Settings, name: str, workers: int, queue_size: int) -> InferencePool:
+    """An inference pool that admits only what can start within the v2 budget (see engines.pool)."""
+    return InferencePool(
+        workers,
+        queue_size,
+        name=name,
+        max_wait_s=settings.v2_budget_s,
+        job_deadline_s=settings.job_deadline_s,
+        stall_after_s=settings.pool_stall_s,
+    )
+
+
 def build_engines(settings: Settings) -> EngineSet:
-    pool = InferencePool(settings.workers, settings.queue_size)
+    pool = build_pool(settings, "inference", settings.workers, settings.queue_size)
     http = httpx.AsyncClient(follow_redirects=False)
     stt: dict[str, STTProvider] = {
         "whisper": WhisperSTT(settings, pool),

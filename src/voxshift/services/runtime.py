@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from voxshift.config import Settings
+from voxshift.engines.pool import InferencePool
 from voxshift.errors import ConfigError, ProviderUnavailable, StoreUnavailable
 from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
 from voxshift.services.backends import Backends, open_backends
 from voxshift.services.cache import VoiceCache
-from voxshift.services.engines import EngineSet, build_engines
+from voxshift.services.engines import EngineSet, build_engines, build_pool
 from voxshift.services.flags import FeatureFlags
 from voxshift.services.metrics import MigrationMetrics
 from voxshift.services.router import MigrationRouter
@@ -69,14 +70,20 @@ class NoLegacyBackend:
         return None
 
 
-def build_legacy(
-    settings: Settings, backends: Backends, engines: EngineSet
-) -> tuple[LegacyVoiceBackend, ObjectStorage | None]:
-    """The legacy backend, and the legacy bucket it writes to when it is the built-in reference
-    (the runtime owns that store: it creates the bucket at start and closes it at the end)."""
+@dataclass(frozen=True)
+class LegacyParts:
+    """The legacy backend and, when it is the built-in reference, the bucket it writes to (the
+    runtime owns that store: it creates the bucket at start and closes it at the end) and its pool."""
+
+    backend: LegacyVoiceBackend
+    objects: ObjectStorage | None = None
+    pool: InferencePool | None = None
+
+
+def build_legacy(settings: Settings, backends: Backends) -> LegacyParts:
     kind = settings.legacy_backend
     if kind == "none":
-        return NoLegacyBackend(), None
+        return LegacyParts(NoLegacyBackend())
     if kind == "http":
         if not settings.legacy_url:
             raise ConfigError("VOXSHIFT_LEGACY_URL is required with VOXSHIFT_LEGACY_BACKEND=http")
@@ -91,7 +98,7 @@ def build_legacy(
             voice=settings.legacy_voice,
             timeout_s=settings.legacy_timeout_s,
         )
-        return http, None
+        return LegacyParts(http)
     if kind == "python":
         if not settings.legacy_python_target:
             raise ConfigError(
@@ -103,16 +110,18 @@ def build_legacy(
         python = PythonLegacyBackend.from_import_path(
             settings.legacy_python_target, timeout_s=settings.legacy_timeout_s
         )
-        return python, None
+        return LegacyParts(python)
     from voxshift.legacy.reference import ReferenceLegacyBackend
 
     # The reference legacy lives in the same servers as v2, under legacy names only: the raw state
     # store and its own bucket (no lifecycle: the legacy never expired anything).
     objects = open_from_settings(settings, LEGACY_BUCKET, lifecycle=())
+    # Its own pool: when v2's queue is full the fallback must not land on the same full queue.
+    pool = build_pool(settings, "legacy", settings.legacy_workers, settings.legacy_queue_size)
     reference = ReferenceLegacyBackend(
-        backends.state, objects, engines.pool, espeak_binary=settings.espeak_binary
+        backends.state, objects, pool, espeak_binary=settings.espeak_binary, owns_pool=True
     )
-    return reference, objects
+    return LegacyParts(reference, objects, pool)
 
 
 @dataclass
@@ -127,8 +136,13 @@ class VoiceRuntime:
     shadow: ShadowRunner
     router: MigrationRouter
     legacy_objects: ObjectStorage | None = None  # the reference legacy's bucket store, owned here
+    legacy_pool: InferencePool | None = None  # the reference legacy's own pool (it shuts it down)
     owns_backends: bool = True
     owns_engines: bool = True
+
+    def pools(self) -> list[InferencePool]:
+        """Every inference pool serving requests: v2's, and the in-process legacy's if any."""
+        return [self.engines.pool, *([self.legacy_pool] if self.legacy_pool is not None else [])]
 
     async def start(self, *, watch_flags: bool = True) -> None:
         if self.legacy_objects is not None:
@@ -174,7 +188,8 @@ async def open_runtime(
             opened.v2_state, opened.objects, opened.state_dependency, opened.objects_dependency
         )
         v2 = VoiceV2Service(engine_set, cache, opened.agent_voice_settings, settings=settings)
-        legacy, legacy_objects = build_legacy(settings, opened, engine_set)
+        parts = build_legacy(settings, opened)
+        legacy, legacy_objects = parts.backend, parts.objects
         flags = FeatureFlags.from_backends(opened)
         metrics = MigrationMetrics(
             opened.state,
@@ -214,6 +229,7 @@ async def open_runtime(
         shadow=shadow,
         router=router,
         legacy_objects=legacy_objects,
+        legacy_pool=parts.pool,
         owns_backends=backends is None,
         owns_engines=engines is None,
     )

@@ -326,7 +326,7 @@ class VoiceV2Service:
         started = time.perf_counter()
         outcome = await self.engines.tts_chain_for(request.language).run(lambda p: p.synthesize(request))
         speech = outcome.value
-        audio = await self.engines.pool.run(encode_speech, speech, format)
+        audio = await self.engines.pool.run_follow_up(encode_speech, speech, format)
         return SynthesisResult(
             audio=audio,
             format=format,
