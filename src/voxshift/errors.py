@@ -122,6 +122,21 @@ class ProviderUnavailable(ProviderError):
     code = "provider_unavailable"
 
 
+class InputRejected(ProviderError):
+    """A provider refused the request's content (text it cannot speak, a vendor's HTTP 400): the
+    caller's input, not the provider's health, so the chain never counts it against a breaker, and
+    when no provider took the input the request is answered 400."""
+
+    status = 400
+    error_type = "invalid_request_error"
+    code = "input_rejected"
+    exit_code = EXIT_USAGE
+
+    def __init__(self, provider: str, message: str, *, param: str | None = None) -> None:
+        super().__init__(provider, message, retryable=False)
+        self.param = param
+
+
 class ProviderTimeout(ProviderError):
     status = 504
     code = "provider_timeout"

@@ -19,10 +19,10 @@ import pytest
 from voxshift.config import Settings
 from voxshift.engines.base import AudioInput, Speech, STTRequest, Transcript, TTSRequest
 from voxshift.engines.espeak import EspeakTTS
-from voxshift.engines.piper import PiperTTS
+from voxshift.engines.piper import MAX_PIECE_CHARS, PiperTTS
 from voxshift.engines.pool import InferencePool
 from voxshift.engines.whisper import WhisperSTT
-from voxshift.errors import EmptyInput, ProviderUnavailable
+from voxshift.errors import EmptyInput, InputRejected, ProviderUnavailable
 from voxshift.services.engines import build_engines
 
 pytestmark = [
@@ -233,6 +233,32 @@ async def test_piper_empty_or_punctuation_only_text_is_empty_input(piper: PiperT
 
 
 # --- espeak-ng -------------------------------------------------------------------------------
+
+
+async def test_piper_rejects_text_its_phonemizer_refuses_as_the_callers_input(piper: PiperTTS) -> None:
+    # Reached only by a direct engine call: the service blanks control characters first.
+    with pytest.raises(InputRejected, match="null") as rejected:
+        await piper.synthesize(TTSRequest("hello\x00world", "en"))
+    assert rejected.value.param == "input" and rejected.value.status == 400
+
+
+async def test_piper_gives_the_model_long_text_in_bounded_pieces(
+    piper: PiperTTS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+    voice = piper.voice
+    real = voice.synthesize
+
+    def spy(text: str, syn_config: object = None) -> object:
+        seen.append(len(text))
+        return real(text, syn_config=syn_config)
+
+    monkeypatch.setattr(voice, "synthesize", spy)
+    text = "a " * 600 + "The end of a long run. " * 20
+    speech = await piper.synthesize(TTSRequest(text, "en"))
+    assert seen and max(seen) <= MAX_PIECE_CHARS
+    assert sum(seen) >= len(text.strip()) - len(seen)  # every piece was spoken, nothing dropped
+    assert speech.duration_s > 30
 
 
 async def test_espeak_speaks_russian(espeak: EspeakTTS) -> None:

@@ -394,3 +394,39 @@ async def test_unavailable_during_half_open_hands_the_probe_back() -> None:
     a.available = True
     result = await run(chain)
     assert outcomes(result.attempts) == [("a", "ok")]
+
+
+# --- a provider's rejection of the input is not a provider fault (issue 9 §3) ----------------------
+
+
+async def test_input_rejection_never_counts_against_the_breaker_and_is_a_400_when_nobody_took_it() -> None:
+    from voxshift.errors import InputRejected
+
+    registry = BreakerRegistry(failure_threshold=3, cooldown_s=30.0)
+    a = Fake("a", InputRejected("a", "cannot speak this text: embedded null character", param="input"))
+    chain = make_chain(a, registry=registry)
+    for _ in range(5):
+        with pytest.raises(InvalidRequest) as bad:
+            await run(chain)
+        assert bad.value.status == 400 and bad.value.param == "input"
+        assert "embedded null character" in bad.value.message
+    assert registry.get("a").snapshot(0).state == "closed"
+    assert a.calls == 5  # never skipped as "circuit open"
+
+
+async def test_a_rejection_moves_on_and_another_provider_may_take_the_input() -> None:
+    from voxshift.errors import InputRejected
+
+    a, b = Fake("a", InputRejected("a", "request rejected (HTTP 400): bad voice")), Fake("b")
+    result = await run(make_chain(a, b))
+    assert result.provider == "b"
+    assert outcomes(result.attempts) == [("a", "rejected"), ("b", "ok")]
+
+
+async def test_a_rejection_beside_a_real_failure_stays_a_503() -> None:
+    from voxshift.errors import InputRejected
+
+    a, b = Fake("a", InputRejected("a", "HTTP 400")), Fake("b", ProviderError("b", "boom"))
+    with pytest.raises(AllProvidersFailed) as failed:
+        await run(make_chain(a, b))
+    assert outcomes(failed.value.attempts) == [("a", "rejected"), ("b", "error")]

@@ -8,7 +8,11 @@ costing every request a timeout. Failures are sorted by whose fault they are:
 * configuration (``ProviderUnavailable``: no key, a 401, a model not installed) - recorded and
   skipped, but not counted: the breaker measures health, and re-trying will not fix config;
 * the caller's (``InvalidRequest``) or the whole service's (``Overloaded``) - raised at once: the
-  next provider would fail the same way, and the entry points map these to a 4xx / 503.
+  next provider would fail the same way, and the entry points map these to a 4xx / 503;
+* a provider's refusal of this input (``InputRejected``: a vendor's HTTP 400, text an engine
+  cannot speak) - recorded, never counted by the breaker (bad input must not shut a healthy
+  provider out for everyone), next provider; when no provider answered and one rejected the input
+  (none failed), the request is the caller's problem: ``InvalidRequest`` (400), not a 503.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from voxshift.engines.base import EngineInfo
 from voxshift.errors import (
     AllProvidersFailed,
     AttemptSummary,
+    InputRejected,
     InvalidRequest,
     Overloaded,
     ProviderError,
@@ -34,7 +39,7 @@ from voxshift.errors import (
 
 logger = logging.getLogger("voxshift.chain")
 
-Outcome = Literal["ok", "error", "timeout", "unavailable", "circuit_open"]
+Outcome = Literal["ok", "error", "timeout", "unavailable", "circuit_open", "rejected"]
 
 
 class ChainProvider(Protocol):
@@ -129,6 +134,7 @@ class ProviderChain(Generic[P]):
         """
         run_started = time.perf_counter()
         attempts: list[Attempt] = []
+        rejection: InputRejected | None = None
         for provider in self.providers:
             name = provider.name
             breaker = self.breakers.get(name)
@@ -153,6 +159,10 @@ class ProviderChain(Generic[P]):
                 return ChainResult(value, name, attempts, _ms_since(run_started))
             except (InvalidRequest, Overloaded):
                 raise
+            except InputRejected as exc:
+                attempts.append(Attempt(name, "rejected", _ms_since(started), _message(exc)))
+                rejection = rejection or exc
+                logger.info("%s provider %s rejected the input: %s", self.operation, name, _message(exc))
             except ProviderUnavailable as exc:
                 attempts.append(Attempt(name, "unavailable", _ms_since(started), _message(exc)))
                 logger.info("%s provider %s unavailable: %s", self.operation, name, _message(exc))
@@ -181,6 +191,9 @@ class ProviderChain(Generic[P]):
             finally:
                 if not reported:
                     breaker.release(self.clock())
+        if rejection is not None and not any(a.outcome in ("error", "timeout") for a in attempts):
+            reasons = "; ".join(f"{a.provider}: {a.error}" for a in attempts if a.outcome == "rejected")
+            raise InvalidRequest(f"the input cannot be processed: {reasons}", param=rejection.param)
         raise AllProvidersFailed(self.operation, [a.summary() for a in attempts])
 
 

@@ -6,8 +6,9 @@ so the chain never sees an ``httpx`` exception:
 * no credentials, HTTP 401/403 -> ``ProviderUnavailable`` (``retryable=False``): configuration,
   which no retry fixes, and which the chain skips without counting it against the breaker;
 * HTTP 429 and 5xx -> ``ProviderError`` (``retryable=True``) carrying the vendor's own message;
-* any other 4xx -> ``ProviderError`` (``retryable=True``): we validated the request before sending
-  it, so a rejection means this vendor cannot serve it, and another provider may;
+* HTTP 400, 413, 415 and 422 -> ``InputRejected``: the vendor refuses this content; another
+  provider may take it, and the chain never counts a refusal against the vendor's breaker;
+* any other 4xx -> ``ProviderError`` (``retryable=True``);
 * no answer in ``settings.timeout_for(name)`` seconds -> ``ProviderTimeout``;
 * connection failures and bodies that are not what the vendor documents -> ``ProviderError``.
 """
@@ -24,7 +25,7 @@ import httpx
 from pydantic import SecretStr
 
 from voxshift.config import Settings
-from voxshift.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from voxshift.errors import InputRejected, ProviderError, ProviderTimeout, ProviderUnavailable
 
 # Providers return PCM and the service encodes the container, so every provider offers every format.
 OUTPUT_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
@@ -105,6 +106,8 @@ def status_error(provider: str, response: httpx.Response, vendor_message: Vendor
         return ProviderError(provider, f"rate limited (HTTP 429): {message}", retryable=True)
     if status >= 500:
         return ProviderError(provider, f"server error (HTTP {status}): {message}", retryable=True)
+    if status in (400, 413, 415, 422):
+        return InputRejected(provider, f"request rejected (HTTP {status}): {message}")
     return ProviderError(provider, f"request rejected (HTTP {status}): {message}", retryable=True)
 
 

@@ -124,6 +124,8 @@ class MigrationRouter:
         task: Task = "transcribe",
     ) -> Routed[TranscriptionResult]:
         agent_id = agent_id or context_agent(context)
+        # A language no recogniser knows is the caller's mistake on either system: 400 at once.
+        self.v2.validate_stt_language(language)
 
         async def via_v2() -> TranscriptionResult:
             return await self.v2.transcribe(
@@ -174,7 +176,7 @@ class MigrationRouter:
     ) -> Routed[SynthesisResult]:
         agent_id = agent_id or context_agent(context)
         # Bad input is a 400 whichever system would have answered it.
-        language = self.v2.validate_speech_request(text, language, format, speed, voice, voice_style)
+        text, language = self.v2.validate_speech_request(text, language, format, speed, voice, voice_style)
 
         async def via_v2() -> SynthesisResult:
             return await self.v2.synthesize(

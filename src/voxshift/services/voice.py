@@ -18,7 +18,8 @@ from typing import Any, Protocol
 from voxshift.audio import CONTENT_TYPES, OUTPUT_FORMATS, encode_speech, load_audio
 from voxshift.config import Settings
 from voxshift.core.cache_keys import SttCacheKey, TtsCacheKey, chain_signature, sha256_hex
-from voxshift.core.language import LanguageError, guess_text_language, normalize_language
+from voxshift.core.language import LanguageError, guess_text_language, stt_language, tts_language
+from voxshift.core.speech_text import SpeechTextError, clean_speech_text
 from voxshift.engines.base import AudioInput, STTRequest, Task, TTSRequest
 from voxshift.errors import EmptyInput, InvalidRequest, PayloadTooLarge, TextTooLong
 from voxshift.services.cache import StoredAudio, VoiceCache
@@ -120,7 +121,7 @@ class VoiceV2Service:
     ) -> TranscriptionResult:
         """``use_cache=False`` computes even when caching is on (shadow runs measure v2 itself)."""
         started = time.perf_counter()
-        lang = _language(language, param="language")
+        lang = _language(stt_language, language)
         if not 0.0 <= temperature <= 1.0:
             raise InvalidRequest("temperature must be between 0 and 1", param="temperature")
         agent_id = agent_id or context_agent(context)
@@ -197,6 +198,9 @@ class VoiceV2Service:
             task=task,
         )
 
+    def validate_stt_language(self, language: str | None) -> str | None:
+        return _language(stt_language, language)
+
     def known_voices(self) -> set[str]:
         if self._voices is None:
             voices = set(OPENAI_VOICES)
@@ -207,11 +211,16 @@ class VoiceV2Service:
         return self._voices
 
     def validate_text(self, text: str) -> str:
-        if not text or not text.strip():
-            raise EmptyInput("text is empty: give at least one character to speak", param="input")
+        """The text to speak: control characters blanked; 400 for empty, too long or not Unicode."""
         limit = self.settings.max_text_chars
         if len(text) > limit:
             raise TextTooLong(f"text has {len(text)} characters; the limit is {limit}", param="input")
+        try:
+            text = clean_speech_text(text)
+        except SpeechTextError as exc:
+            raise InvalidRequest(str(exc), param="input") from None
+        if not text.strip():
+            raise EmptyInput("text is empty: give at least one character to speak", param="input")
         return text
 
     def validate_speech_request(
@@ -222,9 +231,10 @@ class VoiceV2Service:
         speed: float,
         voice: str | None,
         voice_style: str = "natural",
-    ) -> str:
-        """Check a TTS request (whichever system will answer it); returns its language."""
-        self.validate_text(text)
+    ) -> tuple[str, str]:
+        """Check a TTS request (whichever system will answer it); returns its text (control
+        characters blanked) and its language."""
+        text = self.validate_text(text)
         if format not in OUTPUT_FORMATS:
             raise InvalidRequest(
                 f"format {format!r} is not supported; use one of {', '.join(OUTPUT_FORMATS)}",
@@ -232,14 +242,14 @@ class VoiceV2Service:
             )
         if not 0.25 <= speed <= 4.0:
             raise InvalidRequest("speed must be between 0.25 and 4.0", param="speed")
-        lang = _language(language, param="language") or guess_text_language(text)
+        lang = _language(tts_language, language) or guess_text_language(text)
         if voice is not None and voice not in self.known_voices():
             raise InvalidRequest(
                 f"voice {voice!r} is unknown; use one of {', '.join(sorted(self.known_voices()))}",
                 param="voice",
             )
         _style_voice(voice_style)
-        return lang
+        return text, lang
 
     async def synthesize(
         self,
@@ -256,7 +266,7 @@ class VoiceV2Service:
     ) -> SynthesisResult:
         """``store=True`` keeps the audio in the v2 bucket (for URL delivery) even with caching off."""
         started = time.perf_counter()
-        lang = self.validate_speech_request(text, language, format, speed, voice, voice_style)
+        text, lang = self.validate_speech_request(text, language, format, speed, voice, voice_style)
         chosen_voice = voice if voice is not None else _style_voice(voice_style)
         request = TTSRequest(text=text, language=lang, voice=chosen_voice, speed=speed)
         policy = await self.cache_policy(agent_id)
@@ -374,11 +384,11 @@ def _object_metadata(
     return {k: v for k, v in meta.items() if v}
 
 
-def _language(value: str | None, *, param: str) -> str | None:
+def _language(check: Callable[[str | None], str | None], value: str | None) -> str | None:
     try:
-        return normalize_language(value)
+        return check(value)
     except LanguageError as exc:
-        raise InvalidRequest(str(exc), param=param) from None
+        raise InvalidRequest(str(exc), param="language") from None
 
 
 def _style_voice(style: str) -> str | None:
