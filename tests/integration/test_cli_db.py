@@ -228,6 +228,34 @@ def test_bad_agent_ids_and_stale_versions(env: dict[str, str]) -> None:
     assert show(env)["version"] == 2
 
 
+@pytest.mark.parametrize(
+    ("agent_id", "needle"),
+    [
+        (" ", "agent_id must not be blank, got ' '"),
+        ("\t \n", "must not be blank"),
+        ("x" * 129, "agent_id must be at most 128 characters, got 129"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [["set", "{}", "--set", "enabled=true"], ["show", "{}"], ["delete", "{}", "--yes"]]
+)
+def test_blank_or_overlong_agent_ids_exit_2_and_store_nothing(
+    env: dict[str, str], command: list[str], agent_id: str, needle: str
+) -> None:
+    upgraded(env)
+    args = [agent_id if arg == "{}" else arg for arg in command]
+    one_line_error(run(env, "agents", *args), 2, needle)
+    assert json.loads(ok(run(env, "agents", "list", "--json"))) == []
+
+
+def test_a_real_process_refuses_a_blank_agent_id(env: dict[str, str]) -> None:
+    upgraded(env)
+    proc = run(env, "agents", "set", " ", "--set", "enabled=true", process=True)
+    one_line_error(proc, 2, "agent_id must not be blank")
+    assert proc.stdout == ""
+    assert json.loads(ok(run(env, "agents", "list", "--json", process=True))) == []
+
+
 def test_writes_refresh_the_cache_running_servers_read(env: dict[str, str], tmp_path: Path) -> None:
     upgraded(env)
     ok(run(env, "agents", "set", AGENT, "--set", "enabled=true"))

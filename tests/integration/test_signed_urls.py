@@ -133,6 +133,15 @@ async def test_expired_url_gets_403(served: Served) -> None:
     assert response.json()["error"]["code"] == "url_expired"
 
 
+async def test_url_signed_for_ten_years_gets_403(served: Served) -> None:
+    await served.v2.put("temp/forever.wav", b"RIFF", "audio/wav")
+    ten_years = expires_in(10 * 365 * 86400)
+    url = served.base_url + signed_path(KEY, "voice-v2-files", "temp/forever.wav", ten_years)
+    response = await get(url)
+    assert response.status_code == 403 and b"RIFF" not in response.content
+    assert response.json()["error"]["code"] == "url_lifetime_exceeded"
+
+
 async def test_validly_signed_but_missing_gets_404_json(served: Served) -> None:
     missing = served.base_url + signed_path(KEY, "voice-v2-files", "temp/never.wav", expires_in(60))
     unknown_bucket = served.base_url + signed_path(KEY, "other-bucket", "temp/x.wav", expires_in(60))

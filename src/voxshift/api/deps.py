@@ -6,13 +6,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from voxshift.errors import InvalidRequest
+from voxshift.core.ids import check_agent_id, check_id
 from voxshift.services.router import MigrationRouter
 from voxshift.services.runtime import VoiceRuntime
 from voxshift.services.voice import VoiceV2Service
-
-# Legacy agent ids run to about 115 characters; user ids are chat-platform ids.
-MAX_ID_CHARS = 256
 
 
 def voice_service(request: Request) -> VoiceV2Service:
@@ -38,7 +35,11 @@ def caller(request: Request, user: str | None = None) -> Caller:
     """The user (body ``user`` field, else ``X-User-Id``) and agent (``X-Agent-Id``) of a request."""
     user_id = user or request.headers.get("x-user-id") or None
     agent_id = request.headers.get("x-agent-id") or None
-    for name, value in (("X-User-Id", user_id), ("X-Agent-Id", agent_id)):
-        if value is not None and (len(value) > MAX_ID_CHARS or not value.strip()):
-            raise InvalidRequest(f"{name} must be 1..{MAX_ID_CHARS} non-blank characters", param=name)
+    # core.ids is the one definition of a usable id, shared with the CLI and the stores, so a blank
+    # id is refused everywhere. Requests keep its default bound (256): an agent id longer than a
+    # stored one (128) is not an error here, it just has no stored settings.
+    if user_id is not None:
+        check_id(user_id, "X-User-Id")
+    if agent_id is not None:
+        check_agent_id(agent_id, "X-Agent-Id")
     return Caller(user_id, agent_id)

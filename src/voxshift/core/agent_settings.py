@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from voxshift.core.ids import check_agent_id
+
 # VersionConflict lives with the other errors (the flag store raises it too); re-exported here
 # because the settings repositories and their callers have always imported it from this module.
 from voxshift.errors import InvalidRequest
@@ -198,17 +200,9 @@ class StoredAgentSettings:
     updated_by: str | None
 
 
-def validate_agent_id(agent_id: object) -> str:
-    """Legacy ids are ``agent_{name}_{hex}`` with any name, so only length and NUL are checked."""
-    if not isinstance(agent_id, str) or not agent_id:
-        raise InvalidRequest("agent_id must be a non-empty string", param="agent_id")
-    if len(agent_id) > AGENT_ID_MAX:
-        raise InvalidRequest(
-            f"agent_id must be at most {AGENT_ID_MAX} characters, got {len(agent_id)}", param="agent_id"
-        )
-    if "\x00" in agent_id:  # PostgreSQL text cannot hold NUL
-        raise InvalidRequest("agent_id must not contain NUL characters", param="agent_id")
-    return agent_id
+def validate_agent_id(agent_id: object, param: str = "agent_id") -> str:
+    """An agent id that can be stored: :func:`voxshift.core.ids.check_agent_id` with the column's bound."""
+    return check_agent_id(agent_id, param, max_chars=AGENT_ID_MAX)
 
 
 def validate_agent_settings(data: object) -> AgentVoiceSettings:

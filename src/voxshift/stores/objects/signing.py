@@ -29,6 +29,8 @@ log = logging.getLogger("voxshift.stores.objects")
 URL_PREFIX = "/v2/objects"
 SIGNING_KEY_FILE = "signing.key"
 MAX_EXPIRES_S = 7 * 86400  # the same ceiling as S3 SigV4 presigned URLs
+# How far a signer's clock may run ahead of the verifier's before a URL counts as over-long.
+CLOCK_SKEW_S = 60
 _DOMAIN = b"voxshift-object-url-v1"
 _SIG_RE = re.compile(r"^[0-9a-f]{64}$")
 _MIN_KEY_BYTES = 16
@@ -55,9 +57,13 @@ def signed_path(signing_key: bytes, bucket: str, key: str, expires: int) -> str:
 def verify(
     signing_key: bytes, bucket: str, key: str, expires: str | None, sig: str | None, now: float
 ) -> None:
-    """Raise ``Forbidden`` unless ``sig`` signs (bucket, key, expires) and ``expires`` is in the future.
+    """Raise ``Forbidden`` unless ``sig`` signs (bucket, key, expires) and ``expires`` is in the future
+    but at most ``MAX_EXPIRES_S`` (+ ``CLOCK_SKEW_S``) away.
 
     The signature is checked before the expiry so a forged URL never learns whether its time was valid.
+    The lifetime bound holds even for a correctly signed URL: the signers never issue longer ones
+    (``check_expires_s``), so one that reaches further was minted outside them (a leaked key, a
+    hand-made link) and must not stay valid for years.
     """
     if expires is None or sig is None:
         raise Forbidden("this URL is not signed: expected expires and sig parameters", code="unsigned_url")
@@ -68,6 +74,12 @@ def verify(
         raise Forbidden("the URL signature does not match", code="signature_mismatch")
     if int(expires) <= now:
         raise Forbidden("this signed URL has expired; ask for a new one", code="url_expired")
+    if int(expires) > now + MAX_EXPIRES_S + CLOCK_SKEW_S:
+        raise Forbidden(
+            f"this signed URL claims to stay valid longer than the maximum of {MAX_EXPIRES_S} s "
+            f"({MAX_EXPIRES_S // 86400} days); ask for a new one",
+            code="url_lifetime_exceeded",
+        )
 
 
 def check_expires_s(expires_s: int) -> int:
