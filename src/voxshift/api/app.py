@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from voxshift import __version__
 from voxshift.api import health, migration, native, openai_audio
-from voxshift.api.errors import error_body, install_error_handlers
+from voxshift.api.body_limit import MULTIPART_SLACK, BodyLimit, json_body_limit
+from voxshift.api.errors import install_error_handlers
 from voxshift.api.objects import objects_router
 from voxshift.config import Settings
 from voxshift.services.backends import Backends
@@ -22,10 +22,6 @@ from voxshift.services.runtime import VoiceRuntime, open_runtime
 from voxshift.stores.objects import ObjectStorage, resolve_signing_key
 
 log = logging.getLogger("voxshift.api")
-
-# Multipart overhead allowed on top of the audio limit before a body is refused unread.
-_MULTIPART_SLACK = 64 * 1024
-
 
 # The embedded object store enforces the bucket's lifecycle itself (S3 servers do it on their own).
 _SWEEP_INTERVAL_S = 3600.0
@@ -72,26 +68,15 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
 
-    limit = settings.max_upload_bytes + _MULTIPART_SLACK
-
-    @app.middleware("http")
-    async def refuse_oversized(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Refuse by Content-Length before the multipart parser spools a huge body to disk.
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            return JSONResponse(
-                error_body(
-                    f"request body is {int(length) / 1048576:.1f} MB; "
-                    f"the limit is {settings.max_upload_mb:g} MB",
-                    type_="invalid_request_error",
-                    code="file_too_large",
-                    param="file",
-                ),
-                status_code=413,
-            )
-        return await call_next(request)
+    # Bodies are counted as they arrive (chunked ones too) and refused before they are buffered or
+    # spooled: multipart uploads at the audio limit, every other (JSON) body at 1 MiB
+    # (more only if VOXSHIFT_MAX_TEXT_CHARS needs it).
+    app.add_middleware(
+        BodyLimit,
+        upload_limit=settings.max_upload_bytes + MULTIPART_SLACK,
+        upload_limit_text=f"{settings.max_upload_mb:g} MB",
+        other_limit=json_body_limit(settings.max_text_chars),
+    )
 
     app.include_router(health.router)
     app.include_router(openai_audio.router)

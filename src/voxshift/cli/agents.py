@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from voxshift.cli.common import State, fail, table
+from voxshift.cli.common import State, fail, read_bounded, table
 from voxshift.cli.db import run
 from voxshift.core.agent_settings import (
     StoredAgentSettings,
@@ -28,7 +28,7 @@ from voxshift.core.agent_settings import (
     validate_agent_id,
     validate_agent_settings,
 )
-from voxshift.errors import EXIT_FAILURE, EXIT_USAGE, InvalidRequest
+from voxshift.errors import EXIT_FAILURE, EXIT_USAGE, InvalidRequest, VoxshiftError
 
 if TYPE_CHECKING:  # the database and cache stacks load only when a command runs
     from voxshift.services.agent_settings import AgentSettingsService
@@ -242,19 +242,31 @@ def delete_command(
 
 # --- helpers --------------------------------------------------------------------------------------
 def _check_id(agent_id: str) -> None:
+    """The stores' own check (core.ids via validate_agent_id), run before any store is opened so a
+    refused id (blank, too long) exits 2 with one line and nothing stored."""
     try:
         validate_agent_id(agent_id)
     except InvalidRequest as exc:
         fail(exc)
 
 
+# A voice settings document is a few KB. The bound keeps `--file - < /dev/zero`, an endless pipe or
+# a huge file from being read into memory until the kernel kills the process.
+MAX_DOCUMENT_BYTES = 1024 * 1024
+
+
 def _read_document(file: str) -> dict[str, Any]:
     name = "stdin" if file == "-" else file
+    source = sys.stdin.buffer if file == "-" else Path(file)
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        _usage(f"--file {name}: no such file")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = read_bounded(source, MAX_DOCUMENT_BYTES + 1, f"--file {name}")
+    except VoxshiftError as exc:
+        fail(exc)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        _usage(f"--file {name}: larger than the {MAX_DOCUMENT_BYTES >> 20} MiB limit of a settings file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         _usage(f"--file {name}: cannot read it ({exc})")
     try:
         data = json.loads(text)

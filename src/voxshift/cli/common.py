@@ -1,15 +1,17 @@
-"""Shared CLI plumbing: lazily loaded settings and services, one-line errors, plain tables."""
+"""Shared CLI plumbing: lazily loaded settings and services, one-line errors, plain tables, bounded reads."""
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import typer
 
 from voxshift.config import Settings, load_settings
-from voxshift.errors import VoxshiftError
+from voxshift.errors import InvalidRequest, VoxshiftError
 
 
 @dataclass
@@ -50,3 +52,53 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     out = [line.format(*headers), line.format(*("-" * w for w in widths))]
     out += [line.format(*row) for row in rows]
     return "\n".join(s.rstrip() for s in out)
+
+
+def read_bounded(source: Path | BinaryIO, max_bytes: int, what: str) -> bytes:
+    """At most ``max_bytes`` of a regular file, a FIFO or an open stream (stdin), never more.
+
+    Like the API's ``UploadFile.read(limit + 1)``: callers pass their limit + 1 and refuse a result
+    longer than the limit with their own message. A path that could not be bounded by its size alone
+    and is not a pipe either (a directory, a character or block device such as /dev/zero, a socket)
+    is refused before it is opened: opening some devices has side effects. ``what`` starts every
+    message (e.g. the path, or "--file x.json"); failures raise InvalidRequest (exit code 2).
+    """
+    if not isinstance(source, Path):
+        return _read_upto(source, max_bytes)
+    try:
+        _require_readable_kind(source.stat().st_mode, what)
+        with source.open("rb") as fh:
+            # Again on what was opened: the path may have been replaced since it was looked at.
+            _require_readable_kind(os.fstat(fh.fileno()).st_mode, what)
+            return _read_upto(fh, max_bytes)
+    except FileNotFoundError:
+        raise InvalidRequest(f"{what}: no such file") from None
+    except OSError as exc:
+        raise InvalidRequest(f"{what}: cannot read it ({exc.strerror or exc})") from None
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _require_readable_kind(mode: int, what: str) -> None:
+    if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):  # a pipe ends or is cut off at max_bytes
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    raise InvalidRequest(f"{what} is {kind}, not a regular file")
+
+
+def _read_upto(stream: BinaryIO, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    remaining = max_bytes
+    while remaining > 0:
+        chunk = stream.read(remaining)  # a pipe may hand over less than asked; a file all of it at once
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
