@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     # A pool job past this is abandoned and its worker replaced (a wedged library call).
     job_deadline_s: float = Field(120.0, gt=0)
     pool_stall_s: float = Field(30.0, gt=0)  # work waiting this long with no progress: /readyz degraded
+    malloc_arenas: int = Field(2, ge=0)  # glibc malloc arenas for `serve` (0: glibc's default, 8 per core)
     preload_engines: bool = True
 
     # Backends: embedded defaults under data_dir when unset (see the resolved_* properties).

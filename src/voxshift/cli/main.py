@@ -17,12 +17,12 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from voxshift.cli.agents import agents_app
-from voxshift.cli.common import State, fail, table
+from voxshift.cli.common import State, fail, read_bounded, table
 from voxshift.cli.db import db_app
 from voxshift.cli.flags import flags_app
 from voxshift.cli.metrics import metrics_command
 from voxshift.cli.regression import regression_command
-from voxshift.errors import EXIT_USAGE, VoxshiftError
+from voxshift.errors import EXIT_USAGE, TextTooLong, VoxshiftError
 
 T = TypeVar("T")
 
@@ -77,9 +77,11 @@ def serve(
     import uvicorn
 
     from voxshift.api.app import create_app
+    from voxshift.engines.memory import limit_malloc_arenas
     from voxshift.services.backends import preflight
     from voxshift.services.logging import configure_logging
 
+    limit_malloc_arenas(settings.malloc_arenas)  # before any worker thread allocates
     configure_logging(settings.log_level)
     try:
         # A bad URL or a server that is down at start-up: one line and exit 2, before binding.
@@ -101,11 +103,12 @@ def transcribe(
 ) -> None:
     """Transcribe an audio file and print the text."""
     state: State = ctx.obj
-    data = _read_file(file)
     settings = state.settings()
+    data = _read_audio(file, settings.max_upload_bytes)
 
     async def go() -> None:
         async with _router_runtime(settings) as runtime:
+            runtime.v2.check_upload_size(len(data))  # the API's check: the same limit, the same message
             routed = await runtime.router.transcribe_audio(
                 data, language=language, word_timestamps=words, filename=file.name
             )
@@ -143,10 +146,10 @@ def speak(
 ) -> None:
     """Synthesize speech to a file."""
     state: State = ctx.obj
-    if text == "-":
-        text = sys.stdin.read()
-    chosen = fmt or _format_from_suffix(output)
     settings = state.settings()
+    if text == "-":
+        text = _read_stdin_text(settings.max_text_chars)
+    chosen = fmt or _format_from_suffix(output)
 
     async def go() -> None:
         async with _router_runtime(settings) as runtime:
@@ -253,15 +256,21 @@ def models_install(ctx: typer.Context) -> None:
         fail(exc)
 
 
-def _read_file(path: Path) -> bytes:
+def _read_audio(path: Path, limit: int) -> bytes:
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        _usage(f"no such file: {path}")
-    except IsADirectoryError:
-        _usage(f"{path} is a directory, not an audio file")
-    except OSError as exc:
-        _usage(f"cannot read {path}: {exc.strerror}")
+        # One byte over the limit is enough to refuse the file; never hold more than that.
+        return read_bounded(path, limit + 1, str(path))
+    except VoxshiftError as exc:
+        fail(exc)
+
+
+def _read_stdin_text(limit: int) -> str:
+    # Counted in characters, as the service counts them; one over is enough to refuse, so a
+    # `< /dev/zero` or an endless pipe is never read to its end.
+    text = sys.stdin.read(limit + 1)
+    if len(text) > limit:
+        fail(TextTooLong(f"the text on stdin has more than {limit} characters; the limit is {limit}"))
+    return text
 
 
 def _format_from_suffix(path: Path) -> str:

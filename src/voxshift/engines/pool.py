@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+from voxshift.engines import memory
 from voxshift.errors import Overloaded
 
 P = ParamSpec("P")
@@ -301,6 +302,8 @@ class InferencePool:
             else:
                 job.future.set_exception(error)
             del job, value, error  # drop references to big results before waiting for more work
+            if self._in_flight == 0:
+                memory.trim()  # a burst is over: hand its heap back (rate-limited, see engines.memory)
 
     def _learn(self, kind: str, seconds: float) -> None:
         previous = self._service_s.get(kind)
