@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 
 from voxshift.config import Settings
@@ -42,12 +43,32 @@ _VOICES: dict[str, Any] = {}
 _VOICES_LOCK = threading.Lock()
 
 
+class _ShrinkingSession:
+    """An ONNX Runtime session whose every run hands its arena memory back at the end.
+
+    The CPU arena keeps the largest working set any run needed; under concurrent requests it kept
+    growing (measured: +205 MB over 50 two-thread syntheses, back to the start with shrinkage, for
+    about 4 % more time per synthesis)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._options = onnxruntime.RunOptions()
+        self._options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        return self._session.run(output_names, input_feed, run_options or self._options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
 def _shared_voice(model: Path) -> Any:
     key = str(model.resolve())
     with _VOICES_LOCK:
         voice = _VOICES.get(key)
         if voice is None:
             voice = _VOICES[key] = PiperVoice.load(key)
+            voice.session = _ShrinkingSession(voice.session)
         return voice
 
 
