@@ -168,6 +168,16 @@ class InferencePool:
         return bool(self._queue) and now - self._last_progress > self.stall_after_s
 
     # --- submission -------------------------------------------------------------------------------
+    def ensure_room(self, fn: Callable[..., Any]) -> None:
+        """Raise ``Overloaded`` now if a job like ``fn`` would be refused: lets a request skip the
+        work it would do before submitting (decoding an upload) when the answer is 503 anyway."""
+        with self._cond:
+            if self._shutdown:
+                raise Overloaded("the service is shutting down", retry_after_s=self.retry_after_s)
+            now = self._clock()
+            kind = _kind(fn)
+            self._refuse_if_full(now, self._service_s.get(kind, self._overall_s))
+
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` on a worker; ``Overloaded`` at once when it cannot be admitted (see the module)."""
         return await self._submit(functools.partial(fn, *args, **kwargs), _kind(fn), follow_up=False)

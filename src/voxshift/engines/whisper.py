@@ -150,6 +150,10 @@ class WhisperSTT:
             },
         )
 
+    def ensure_room(self) -> None:
+        """``Overloaded`` now if a transcription would not be admitted (see InferencePool)."""
+        self._pool.ensure_room(self._transcribe_sync)
+
     async def transcribe(self, request: STTRequest) -> Transcript:
         language = _language_code(request.language)
         if language is not None and language not in WHISPER_LANGUAGES:

@@ -21,6 +21,7 @@ from voxshift.core.cache_keys import SttCacheKey, TtsCacheKey, chain_signature, 
 from voxshift.core.language import LanguageError, guess_text_language, stt_language, tts_language
 from voxshift.core.speech_text import SpeechTextError, clean_speech_text
 from voxshift.engines.base import AudioInput, STTRequest, Task, TTSRequest
+from voxshift.engines.whisper import WhisperSTT
 from voxshift.errors import EmptyInput, InvalidRequest, PayloadTooLarge, TextTooLong
 from voxshift.services.cache import StoredAudio, VoiceCache
 from voxshift.services.engines import EngineSet
@@ -169,6 +170,9 @@ class VoiceV2Service:
         filename: str | None,
     ) -> TranscriptionResult:
         started = time.perf_counter()
+        first = self.engines.stt_chain.providers[0] if self.engines.stt_chain.providers else None
+        if isinstance(first, WhisperSTT) and not isinstance(audio, AudioInput):
+            first.ensure_room()  # a 503 now, not after decoding an upload nobody will transcribe
         # Decoding a long upload takes tens of milliseconds or more: never on the event loop.
         clip = (
             audio
