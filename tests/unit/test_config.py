@@ -169,3 +169,16 @@ def test_backend_urls_default_under_data_dir_and_are_masked_in_describe(tmp_path
     assert rows["database_url"].value == "postgresql+asyncpg://vox:****@db/voxshift"
     assert rows["state_url"].source == "environment"
     assert "s3cret" not in str(rows) and "pg-pass" not in str(rows)
+
+
+def test_config_file_must_be_a_bounded_regular_file(tmp_path: Path) -> None:
+    from voxshift.config import read_toml
+    from voxshift.errors import ConfigError
+
+    for path in (Path("/dev/zero"), tmp_path):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            read_toml(path)
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * (1024 * 1024) + "\n")
+    with pytest.raises(ConfigError, match="larger than 1024 KiB"):
+        read_toml(big)

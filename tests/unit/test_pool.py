@@ -276,3 +276,22 @@ async def test_snapshot_counts_and_shape() -> None:
         assert snap["stalled"] is False and snap["service_ms"] >= 10
     finally:
         pool.shutdown()
+
+
+async def test_ensure_room_refuses_early_exactly_when_a_job_would_be_refused() -> None:
+    pool = InferencePool(workers=1, queue_size=0)
+    gate = threading.Event()
+    try:
+        pool.ensure_room(time.sleep)  # a free worker: room
+        busy = asyncio.create_task(pool.run(gate.wait, 5.0))
+        await wait_until(lambda: pool.in_flight == 1)
+        with pytest.raises(Overloaded):
+            pool.ensure_room(time.sleep)
+        assert pool.in_flight == 1  # a check takes no slot
+        gate.set()
+        await busy
+        await wait_until(lambda: pool.in_flight == 0)
+        pool.ensure_room(time.sleep)
+    finally:
+        gate.set()
+        pool.shutdown()
