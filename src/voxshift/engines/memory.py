@@ -9,7 +9,6 @@ Two arenas and a ``malloc_trim`` whenever a pool falls idle bring that back to a
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import threading
 import time
@@ -27,9 +26,9 @@ _last_trim = 0.0
 def _glibc() -> ctypes.CDLL | None:
     global _libc
     if _libc is None:
-        name = ctypes.util.find_library("c")
         try:
-            libc = ctypes.CDLL(name or "libc.so.6")
+            # glibc's soname; not ctypes.util.find_library, which runs ldconfig in a child process.
+            libc = ctypes.CDLL("libc.so.6")
             libc.malloc_trim  # noqa: B018 - raises AttributeError on a libc without it (musl)
             libc.mallopt  # noqa: B018
         except (OSError, AttributeError):
