@@ -43,8 +43,8 @@ from voxshift.config import Settings  # noqa: E402
 from voxshift.engines.models import ensure_whisper_model  # noqa: E402
 from voxshift.engines.piper import PiperTTS  # noqa: E402
 from voxshift.engines.whisper import _TEMPERATURE_FALLBACK, BEAM_SIZE, WhisperSTT  # noqa: E402
-from voxshift.services.engines import EngineSet, build_engines  # noqa: E402
-from voxshift.services.voice import VoiceV2Service  # noqa: E402
+from voxshift.services.voice.service import VoiceV2Service  # noqa: E402
+from voxshift.services.wiring.engines import EngineSet, build_engines  # noqa: E402
 
 # About 3 s of speech: a typical voice-message utterance, long enough that Whisper dominates.
 STT_TEXT = "The weather is lovely today and the river is calm, so we will go sailing after lunch."

@@ -34,7 +34,7 @@ from redis.asyncio import Redis  # noqa: E402
 
 from tests.fixtures.redis_server import RedisServer  # noqa: E402
 from voxshift.core.flags import Features, FlagConfig, PerOperation  # noqa: E402
-from voxshift.services.flags import FeatureFlags  # noqa: E402
+from voxshift.services.flags.service import FeatureFlags  # noqa: E402
 from voxshift.stores.db.engine import Database  # noqa: E402
 from voxshift.stores.db.repositories import FlagConfigRepository  # noqa: E402
 from voxshift.stores.state import NamespacedStore, open_state_store  # noqa: E402

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))  # `tests.fixtures` is importable from the repo ro
 sys.path.insert(1, str(ROOT / "src"))
 
 from tests.fixtures.redis_server import RedisServer  # noqa: E402
-from voxshift.services.metrics import MigrationMetrics  # noqa: E402
+from voxshift.services.metrics.recorder import MigrationMetrics  # noqa: E402
 from voxshift.stores.state import StateStore, open_state_store  # noqa: E402
 
 SECONDS = 3.0  # per backend: three flushes at the default 1 s interval

@@ -33,10 +33,10 @@ import redis.asyncio as aioredis  # noqa: E402
 
 from tests.fixtures.redis_server import RedisServer  # noqa: E402
 from voxshift.config import Settings  # noqa: E402
-from voxshift.services.flags import FeatureFlags  # noqa: E402
-from voxshift.services.metrics import MigrationMetrics  # noqa: E402
-from voxshift.services.results import SynthesisResult, TranscriptionResult  # noqa: E402
-from voxshift.services.router import MigrationRouter  # noqa: E402
+from voxshift.services.flags.service import FeatureFlags  # noqa: E402
+from voxshift.services.metrics.recorder import MigrationMetrics  # noqa: E402
+from voxshift.services.migration.router import MigrationRouter  # noqa: E402
+from voxshift.services.voice.results import SynthesisResult, TranscriptionResult  # noqa: E402
 from voxshift.stores.state import open_state_store  # noqa: E402
 
 USERS = [f"user-{i}" for i in range(10_000)]

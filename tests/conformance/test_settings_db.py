@@ -19,7 +19,7 @@ from tests.fixtures.postgres_server import PostgresServer
 from tests.fixtures.redis_server import free_port
 from voxshift.core.agent_settings import VersionConflict, validate_agent_settings
 from voxshift.errors import ConfigError, InvalidRequest, StoreUnavailable
-from voxshift.services.agent_settings import AgentSettingsService, cache_key
+from voxshift.services.agents.service import AgentSettingsService, cache_key
 from voxshift.stores.db.engine import (
     Database,
     current_revision,

@@ -19,7 +19,7 @@ from tests.integration.server import RunningServer, start_server
 from voxshift.api.app import create_app
 from voxshift.api.body_limit import MAX_BODY_BYTES
 from voxshift.config import Settings
-from voxshift.services.engines import build_engines
+from voxshift.services.wiring.engines import build_engines
 
 CHUNK = 64 * 1024
 HUGE = 40 * 1024 * 1024

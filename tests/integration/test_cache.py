@@ -15,10 +15,10 @@ import pytest
 from tests.conftest import speech_to_wav
 from voxshift.config import Settings
 from voxshift.engines.base import Speech
-from voxshift.services.backends import Backends, open_backends
-from voxshift.services.cache import VoiceCache
-from voxshift.services.engines import EngineSet, build_engines
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.voice.cache import VoiceCache
+from voxshift.services.voice.service import VoiceV2Service
+from voxshift.services.wiring.backends import Backends, open_backends
+from voxshift.services.wiring.engines import EngineSet, build_engines
 from voxshift.stores.objects.keys import decode_agent_segment
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tests.fixtures.redis_server import RedisServer, free_port
 from voxshift.cli.main import app
-from voxshift.services.metrics import MigrationMetrics
+from voxshift.services.metrics.recorder import MigrationMetrics
 from voxshift.stores.state import open_state_store
 
 

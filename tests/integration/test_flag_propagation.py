@@ -27,7 +27,7 @@ import pytest
 import pytest_asyncio
 
 from voxshift.core.flags import Features, FlagConfig, PerOperation, bucket
-from voxshift.services.flags import FeatureFlags
+from voxshift.services.flags.service import FeatureFlags
 from voxshift.stores.db.engine import Database
 from voxshift.stores.db.repositories import FlagConfigRepository
 from voxshift.stores.state import NamespacedStore, open_state_store
@@ -40,7 +40,7 @@ START = FlagConfig(enabled=True, features=Features(True, True), percentages=PerO
 CHILD = """
 import asyncio, json, sys, time
 from voxshift.core.flags import FlagConfig
-from voxshift.services.flags import FeatureFlags
+from voxshift.services.flags.service import FeatureFlags
 from voxshift.stores.db.engine import Database
 from voxshift.stores.db.repositories import FlagConfigRepository
 from voxshift.stores.state import NamespacedStore, open_state_store

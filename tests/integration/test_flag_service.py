@@ -21,9 +21,9 @@ from tests.fixtures.redis_server import RedisServer, free_port
 from voxshift.core.agent_settings import VersionConflict
 from voxshift.core.flags import Features, FlagConfig, PerOperation
 from voxshift.errors import StoreUnavailable
-from voxshift.services.flag_store import CHANNEL, CONFIG_KEY, DB_CHECK_EVERY, DB_KEY
-from voxshift.services.flags import INIT_REASON, SYSTEM_ACTOR, FeatureFlags
-from voxshift.services.openfeature_provider import VoxshiftFlagProvider
+from voxshift.services.flags.openfeature import VoxshiftFlagProvider
+from voxshift.services.flags.service import INIT_REASON, SYSTEM_ACTOR, FeatureFlags
+from voxshift.services.flags.store import CHANNEL, CONFIG_KEY, DB_CHECK_EVERY, DB_KEY
 from voxshift.stores.db.engine import Database
 from voxshift.stores.db.repositories import FlagAuditRepository, FlagConfigRepository
 from voxshift.stores.state import NamespacedStore, StateStore, open_state_store
@@ -114,7 +114,7 @@ async def test_runtime_changes_survive_a_restart_and_env_disagreement_is_logged(
     await first.set_percentage("stt", 40, actor="ops@acme", reason="phase 2")
     await first.stop()
     other_env = FlagConfig(enabled=False, percentages=PerOperation(5, 5))
-    with caplog.at_level(logging.WARNING, logger="voxshift.services.flags"):
+    with caplog.at_level(logging.WARNING, logger="voxshift.services.flags.service"):
         second = stores.flags(other_env)
         config = await second.start()
     assert config.version == 2 and config.percentages == PerOperation(40, 10) and config.enabled

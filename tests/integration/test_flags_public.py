@@ -25,8 +25,8 @@ from voxshift.api import migration
 from voxshift.cli.main import app as cli_app
 from voxshift.config import load_settings
 from voxshift.core.flags import FlagConfig, PerOperation
-from voxshift.services.flags import FeatureFlags
-from voxshift.services.metrics import MigrationMetrics
+from voxshift.services.flags.service import FeatureFlags
+from voxshift.services.metrics.recorder import MigrationMetrics
 from voxshift.stores.db.engine import Database
 from voxshift.stores.db.repositories import FlagConfigRepository
 from voxshift.stores.state import NamespacedStore, open_state_store

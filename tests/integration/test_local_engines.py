@@ -23,7 +23,7 @@ from voxshift.engines.piper import MAX_PIECE_CHARS, PiperTTS
 from voxshift.engines.pool import InferencePool
 from voxshift.engines.whisper import WhisperSTT
 from voxshift.errors import EmptyInput, InputRejected, ProviderUnavailable
-from voxshift.services.engines import build_engines
+from voxshift.services.wiring.engines import build_engines
 
 pytestmark = [
     pytest.mark.slow,

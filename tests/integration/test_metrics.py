@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.redis_server import RedisServer
 from voxshift.core.stats import LatencyHistogram, bucket_index, nearest_rank
-from voxshift.services import metrics_store as ms
-from voxshift.services.metrics import MigrationMetrics
+from voxshift.services.metrics import store as ms
+from voxshift.services.metrics.recorder import MigrationMetrics
 from voxshift.stores.state import StateStore, open_state_store
 from voxshift.stores.state.sqlite import SqliteStateStore
 

@@ -19,12 +19,12 @@ import redis as redis_sync
 from tests.conftest import speech_to_wav
 from voxshift.config import Settings
 from voxshift.engines.base import TTSRequest
-from voxshift.services.backends import open_backends
-from voxshift.services.cache import VoiceCache
-from voxshift.services.engines import build_engines
-from voxshift.services.flags import FeatureFlags
-from voxshift.services.metrics import MigrationMetrics
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.flags.service import FeatureFlags
+from voxshift.services.metrics.recorder import MigrationMetrics
+from voxshift.services.voice.cache import VoiceCache
+from voxshift.services.voice.service import VoiceV2Service
+from voxshift.services.wiring.backends import open_backends
+from voxshift.services.wiring.engines import build_engines
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 

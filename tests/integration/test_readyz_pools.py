@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from voxshift.api import health
 from voxshift.config import Settings
-from voxshift.services.runtime import open_runtime
+from voxshift.services.wiring.runtime import open_runtime
 
 
 async def test_a_stalled_pool_degrades_readyz_until_it_moves_again(tmp_path: Path) -> None:

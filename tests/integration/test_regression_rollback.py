@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from voxshift.config import Settings
-from voxshift.services.backends import Backends, open_backends
-from voxshift.services.flags import FeatureFlags
-from voxshift.services.metrics import MigrationMetrics
-from voxshift.services.regression_watch import check
+from voxshift.services.flags.service import FeatureFlags
+from voxshift.services.metrics.recorder import MigrationMetrics
+from voxshift.services.migration.regression import check
+from voxshift.services.wiring.backends import Backends, open_backends
 from voxshift.stores.db.repositories import FlagAuditRepository
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -20,8 +20,8 @@ from voxshift.engines.base import AudioInput, Speech, STTRequest, Transcript, TT
 from voxshift.engines.espeak import EspeakTTS
 from voxshift.engines.piper import PiperTTS
 from voxshift.engines.whisper import WhisperSTT
-from voxshift.services.engines import build_engines
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.voice.service import VoiceV2Service
+from voxshift.services.wiring.engines import build_engines
 
 pytestmark = [
     pytest.mark.slow,

@@ -19,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from voxshift.config import Settings
 from voxshift.engines.base import TTSRequest
 from voxshift.errors import EmptyInput, MigrationFailed
-from voxshift.services.runtime import VoiceRuntime, open_runtime
+from voxshift.services.wiring.runtime import VoiceRuntime, open_runtime
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import speech_to_wav
 from voxshift.config import Settings
 from voxshift.engines.base import TTSRequest
-from voxshift.services.runtime import open_runtime
+from voxshift.services.wiring.runtime import open_runtime
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 

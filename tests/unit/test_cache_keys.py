@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from voxshift.core.cache_keys import SttCacheKey, TtsCacheKey, chain_signature, sha256_hex
-from voxshift.services.singleflight import SingleFlight
+from voxshift.services.voice.singleflight import SingleFlight
 
 
 def stt(**overrides: object) -> str:

@@ -30,8 +30,8 @@ from voxshift.core.flags import (
     is_rollback,
 )
 from voxshift.errors import InvalidRequest
-from voxshift.services.flags import FeatureFlags
-from voxshift.services.openfeature_provider import VoxshiftFlagProvider
+from voxshift.services.flags.openfeature import VoxshiftFlagProvider
+from voxshift.services.flags.service import FeatureFlags
 
 ON = Features(stt_enabled=True, tts_enabled=True)
 # Users with known buckets (md5 % 100), so the cohort tests read plainly.

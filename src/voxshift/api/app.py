@@ -16,9 +16,9 @@ from voxshift.api.body_limit import MULTIPART_SLACK, BodyLimit, json_body_limit
 from voxshift.api.errors import install_error_handlers
 from voxshift.api.objects import objects_router
 from voxshift.config import Settings
-from voxshift.services.backends import Backends
-from voxshift.services.engines import EngineSet, build_engines
-from voxshift.services.runtime import VoiceRuntime, open_runtime
+from voxshift.services.wiring.backends import Backends
+from voxshift.services.wiring.engines import EngineSet, build_engines
+from voxshift.services.wiring.runtime import VoiceRuntime, open_runtime
 from voxshift.stores.objects import ObjectStorage, resolve_signing_key
 
 log = logging.getLogger("voxshift.api")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from voxshift.core.ids import check_agent_id, check_id
-from voxshift.services.router import MigrationRouter
-from voxshift.services.runtime import VoiceRuntime
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.migration.router import MigrationRouter
+from voxshift.services.voice.service import VoiceV2Service
+from voxshift.services.wiring.runtime import VoiceRuntime
 
 
 def voice_service(request: Request) -> VoiceV2Service:

@@ -85,7 +85,7 @@ def _hide_salt(line: str, salt: str) -> str:
 @router.get("/v2/migration/regression")
 async def regression(request: Request, hours: Annotated[int, Query(ge=1, le=168)] = 2) -> dict[str, Any]:
     """The regression detector's verdict per operation (read-only: rollback is `voxshift regression`)."""
-    from voxshift.services.regression_watch import check
+    from voxshift.services.migration.regression import check
 
     metrics = runtime(request).metrics
     report = await check(metrics, metrics.detector, hours=hours)

@@ -14,8 +14,8 @@ from voxshift.api.subtitles import to_srt, to_vtt
 from voxshift.core.language import language_name
 from voxshift.engines.base import Task
 from voxshift.errors import InvalidRequest, NotFound
-from voxshift.services.results import SynthesisResult, TranscriptionResult
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.voice.results import SynthesisResult, TranscriptionResult
+from voxshift.services.voice.service import VoiceV2Service
 
 router = APIRouter()
 

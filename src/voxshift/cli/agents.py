@@ -31,7 +31,7 @@ from voxshift.core.agent_settings import (
 from voxshift.errors import EXIT_FAILURE, EXIT_USAGE, InvalidRequest, VoxshiftError
 
 if TYPE_CHECKING:  # the database and cache stacks load only when a command runs
-    from voxshift.services.agent_settings import AgentSettingsService
+    from voxshift.services.agents.service import AgentSettingsService
 
 agents_app = typer.Typer(
     help="Per-agent voice settings (the legacy VoiceSettings schema: enabled, intent detection, "
@@ -44,14 +44,14 @@ PAGE = 500
 @asynccontextmanager
 async def open_service(state: State) -> AsyncIterator[AgentSettingsService]:
     """The service over the configured database and the v2 view of the configured state store."""
-    from voxshift.services.agent_settings import AgentSettingsService
+    from voxshift.services.agents.service import AgentSettingsService
     from voxshift.stores.db.engine import Database
     from voxshift.stores.db.repositories import AgentSettingsRepository
     from voxshift.stores.state import NamespacedStore, open_state_store
 
     # The CLI reports cache trouble itself, once (_warn_cache); without this the service's log
     # warning would reach stderr through logging's last-resort handler as a second line.
-    service_log = logging.getLogger("voxshift.services.agent_settings")
+    service_log = logging.getLogger("voxshift.services.agents.service")
     if not service_log.handlers:
         service_log.addHandler(logging.NullHandler())
     settings = state.settings()

@@ -28,7 +28,7 @@ class State:
         return self._settings
 
     def engines(self) -> Any:
-        from voxshift.services.engines import build_engines
+        from voxshift.services.wiring.engines import build_engines
 
         try:
             return build_engines(self.settings())
@@ -36,7 +36,7 @@ class State:
             fail(exc)
 
     def voice_service(self) -> Any:
-        from voxshift.services.voice import VoiceV2Service
+        from voxshift.services.voice.service import VoiceV2Service
 
         return VoiceV2Service(self.engines())
 

@@ -39,7 +39,7 @@ from voxshift.core.flags import ANONYMOUS_POLICIES, FlagConfig, Operation, expla
 from voxshift.errors import InvalidRequest, StoreUnavailable
 
 if TYPE_CHECKING:  # the database and state store stacks load only when a command runs
-    from voxshift.services.flags import FeatureFlags
+    from voxshift.services.flags.service import FeatureFlags
 
 flags_app = typer.Typer(
     help="Voice v2 rollout flags: show, set, kill, allow/deny lists, explain a user's routing, history.",
@@ -55,14 +55,14 @@ AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")
 @asynccontextmanager
 async def open_flags(state: State) -> AsyncIterator[FeatureFlags]:
     """FeatureFlags over the configured database and the v2 view of the configured state store."""
-    from voxshift.services.flags import FeatureFlags, env_is_explicit
+    from voxshift.services.flags.service import FeatureFlags, env_is_explicit
     from voxshift.stores.db.engine import Database
     from voxshift.stores.db.repositories import FlagConfigRepository
     from voxshift.stores.state import NamespacedStore, open_state_store
 
     # The CLI reports store trouble and env disagreement itself, once; without this the service's
     # log lines would also reach stderr through logging's last-resort handler.
-    service_log = logging.getLogger("voxshift.services.flags")
+    service_log = logging.getLogger("voxshift.services.flags.service")
     if not service_log.handlers:
         service_log.addHandler(logging.NullHandler())
     settings = state.settings()
@@ -295,7 +295,7 @@ def history_command(
     state: State = ctx.obj
 
     async def go() -> list[Any]:
-        from voxshift.services.flag_store import DB_KEY
+        from voxshift.services.flags.store import DB_KEY
         from voxshift.stores.db.engine import Database
         from voxshift.stores.db.repositories import FlagAuditRepository
 

@@ -78,8 +78,8 @@ def serve(
 
     from voxshift.api.app import create_app
     from voxshift.engines.memory import limit_malloc_arenas
-    from voxshift.services.backends import preflight
-    from voxshift.services.logging import configure_logging
+    from voxshift.services.wiring.backends import preflight
+    from voxshift.services.wiring.logging import configure_logging
 
     limit_malloc_arenas(settings.malloc_arenas)  # before any worker thread allocates
     configure_logging(settings.log_level)
@@ -173,7 +173,7 @@ def speak(
 @contextlib.asynccontextmanager
 async def _router_runtime(settings: Any) -> AsyncIterator[Any]:
     """The same routed stack `serve` runs (flags from the stores, metrics flushed at the end)."""
-    from voxshift.services.runtime import open_runtime
+    from voxshift.services.wiring.runtime import open_runtime
 
     runtime = await open_runtime(settings, check=True)
     try:

@@ -53,8 +53,8 @@ def metrics_command(
 
     async def go() -> dict[str, Any]:
         from voxshift.core.flags import FlagConfig
-        from voxshift.services.flags import FeatureFlags, env_is_explicit
-        from voxshift.services.metrics import MigrationMetrics
+        from voxshift.services.flags.service import FeatureFlags, env_is_explicit
+        from voxshift.services.metrics.recorder import MigrationMetrics
         from voxshift.stores.state import open_state_store
         from voxshift.stores.state.namespaced import NamespacedStore
 

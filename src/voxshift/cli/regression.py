@@ -39,10 +39,10 @@ def regression_command(
     settings = state.settings()
 
     async def go() -> dict[str, object]:
-        from voxshift.services.backends import open_backends
-        from voxshift.services.flags import FeatureFlags
-        from voxshift.services.metrics import MigrationMetrics
-        from voxshift.services.regression_watch import check
+        from voxshift.services.flags.service import FeatureFlags
+        from voxshift.services.metrics.recorder import MigrationMetrics
+        from voxshift.services.migration.regression import check
+        from voxshift.services.wiring.backends import open_backends
 
         backends = await open_backends(settings, check=True)
         try:

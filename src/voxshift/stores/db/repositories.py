@@ -4,7 +4,7 @@ Per-agent settings live here; the append-only repositories (flag audit and confi
 rollout history, feedback) are in ``history`` and re-exported, so callers import from one place.
 
 Nothing here leaks SQLAlchemy objects: callers get frozen dataclasses, so services can depend on
-small Protocols (see ``voxshift.services.agent_settings``) and never on this module. Every method
+small Protocols (see ``voxshift.services.agents.service``) and never on this module. Every method
 is one transaction. Inputs are checked here with InvalidRequest naming the parameter; the database
 constraints (CHECKs, lengths, keys) are the backstop for writers that bypass this code.
 """

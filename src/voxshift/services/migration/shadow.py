@@ -19,7 +19,7 @@ from typing import Protocol
 
 from voxshift.core.text_metrics import word_error_rate
 from voxshift.engines.pool import InferencePool
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.voice.service import VoiceV2Service
 
 log = logging.getLogger("voxshift.shadow")
 

@@ -45,12 +45,12 @@ from voxshift.core.flags import (
     is_rollback,
 )
 from voxshift.errors import InvalidRequest, StoreUnavailable, VersionConflict
-from voxshift.services.flag_follow import FlagFollower
-from voxshift.services.flag_store import CHANNEL, FlagConfigRepo, FlagStorage, Snapshot
+from voxshift.services.flags.follow import FlagFollower
+from voxshift.services.flags.store import CHANNEL, FlagConfigRepo, FlagStorage, Snapshot
 
 if TYPE_CHECKING:
     from voxshift.config import Settings
-    from voxshift.services.backends import Backends
+    from voxshift.services.wiring.backends import Backends
     from voxshift.stores.state.base import StateStore
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Following other writers: the background tasks that keep one process's flags in step with every
-replica. Used by :class:`voxshift.services.flags.FeatureFlags` (see its module docstring).
+replica. Used by :class:`voxshift.services.flags.service.FeatureFlags` (see its module docstring).
 
 Two tasks, because neither is enough alone: a poll every 250 ms (``FeatureFlags.refresh``: the
 state store's copy, or the database's while the store is down), and a pub/sub listener on channel
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from voxshift.core.flags import FlagConfig
 from voxshift.errors import InvalidRequest
-from voxshift.services.flag_store import CHANNEL
+from voxshift.services.flags.store import CHANNEL
 
 if TYPE_CHECKING:
     from voxshift.stores.state.base import StateStore
 
 # The flag service's logger, not this module's: operators (and the CLI, which silences it) tune
 # the flags' logging in one place.
-log = logging.getLogger("voxshift.services.flags")
+log = logging.getLogger("voxshift.services.flags.service")
 
 _RESUBSCRIBE_MAX_S = 2.0
 _STOP_ATTEMPTS = 100

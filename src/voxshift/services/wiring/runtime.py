@@ -18,14 +18,14 @@ from voxshift.config import Settings
 from voxshift.engines.pool import InferencePool
 from voxshift.errors import ConfigError, ProviderUnavailable, StoreUnavailable
 from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
-from voxshift.services.backends import Backends, open_backends
-from voxshift.services.cache import VoiceCache
-from voxshift.services.engines import EngineSet, build_engines, build_pool
-from voxshift.services.flags import FeatureFlags
-from voxshift.services.metrics import MigrationMetrics
-from voxshift.services.router import MigrationRouter
-from voxshift.services.shadow import ShadowRunner
-from voxshift.services.voice import VoiceV2Service
+from voxshift.services.flags.service import FeatureFlags
+from voxshift.services.metrics.recorder import MigrationMetrics
+from voxshift.services.migration.router import MigrationRouter
+from voxshift.services.migration.shadow import ShadowRunner
+from voxshift.services.voice.cache import VoiceCache
+from voxshift.services.voice.service import VoiceV2Service
+from voxshift.services.wiring.backends import Backends, open_backends
+from voxshift.services.wiring.engines import EngineSet, build_engines, build_pool
 from voxshift.stores.objects import ObjectStorage, open_from_settings
 
 log = logging.getLogger("voxshift.runtime")

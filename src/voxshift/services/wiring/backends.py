@@ -18,8 +18,8 @@ from sqlalchemy import text
 from voxshift.config import Settings, mask_url
 from voxshift.core.agent_settings import AgentVoiceSettings
 from voxshift.errors import ConfigError, InvalidRequest, StoreUnavailable
-from voxshift.services.agent_settings import AgentSettingsService
-from voxshift.services.dependencies import Dependency, DependencyMonitor
+from voxshift.services.agents.service import AgentSettingsService
+from voxshift.services.wiring.dependencies import Dependency, DependencyMonitor
 from voxshift.stores.db.engine import Database, is_sqlite
 from voxshift.stores.db.repositories import AgentSettingsRepository
 from voxshift.stores.objects import ObjectStorage, open_from_settings

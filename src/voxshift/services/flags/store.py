@@ -1,5 +1,5 @@
 """Where the flag config is kept: the state store copy, the audited database copy, and keeping the
-two in step. Used by :class:`voxshift.services.flags.FeatureFlags`; see its module docstring for
+two in step. Used by :class:`voxshift.services.flags.service.FeatureFlags`; see its module docstring for
 the rules (newest version wins, the store only moves forward, the database orders writers).
 
 Both copies are the canonical JSON of ``core.flags.FlagConfig`` with its version; the database row
@@ -20,7 +20,7 @@ from voxshift.errors import InvalidRequest, StoreUnavailable, VersionConflict
 if TYPE_CHECKING:
     from voxshift.stores.state.base import StateStore
 
-log = logging.getLogger("voxshift.services.flags")
+log = logging.getLogger("voxshift.services.flags.service")
 
 CONFIG_KEY = "flags:config"  # in the v2 namespace: voice_v2:flags:config
 CHANNEL = "flags"  # voice_v2:flags

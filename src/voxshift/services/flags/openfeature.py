@@ -29,7 +29,7 @@ from voxshift.core.flags import FEATURE_ALIASES, FEATURES, OPERATIONS, FlagConfi
 from voxshift.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from voxshift.services.flags import FeatureFlags
+    from voxshift.services.flags.service import FeatureFlags
 
 PREFIX = "voice_v2."
 _BOOLEAN_KEYS = (

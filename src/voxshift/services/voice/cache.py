@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 from voxshift.core.cache_keys import SttCacheKey, TtsCacheKey
 from voxshift.errors import NotFound
-from voxshift.services.dependencies import Dependency
+from voxshift.services.wiring.dependencies import Dependency
 from voxshift.stores.objects.keys import audio_object_key
 from voxshift.stores.state.base import StateStore
 

@@ -21,8 +21,8 @@ from voxshift.core.flags import Decision, Operation
 from voxshift.engines.base import Segment, Task
 from voxshift.errors import InvalidRequest, MigrationFailed, Overloaded, describe_error
 from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
-from voxshift.services.results import SynthesisResult, TranscriptionResult
-from voxshift.services.voice import VoiceV2Service, context_agent
+from voxshift.services.voice.results import SynthesisResult, TranscriptionResult
+from voxshift.services.voice.service import VoiceV2Service, context_agent
 
 log = logging.getLogger("voxshift.router")
 

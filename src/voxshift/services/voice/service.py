@@ -23,10 +23,10 @@ from voxshift.core.speech_text import SpeechTextError, clean_speech_text
 from voxshift.engines.base import AudioInput, STTRequest, Task, TTSRequest
 from voxshift.engines.whisper import WhisperSTT
 from voxshift.errors import EmptyInput, InvalidRequest, PayloadTooLarge, TextTooLong
-from voxshift.services.cache import StoredAudio, VoiceCache
-from voxshift.services.engines import EngineSet
-from voxshift.services.results import CacheStatus, SynthesisResult, TranscriptionResult
-from voxshift.services.singleflight import SingleFlight
+from voxshift.services.voice.cache import StoredAudio, VoiceCache
+from voxshift.services.voice.results import CacheStatus, SynthesisResult, TranscriptionResult
+from voxshift.services.voice.singleflight import SingleFlight
+from voxshift.services.wiring.engines import EngineSet
 
 __all__ = ["SynthesisResult", "TranscriptionResult", "VoiceV2Service"]
 

@@ -10,7 +10,7 @@ not be computed. Here:
   counted in ``invalid_records`` and dropped. It is safe from worker threads (one short lock).
 * **Flushing** (``start()`` runs it every ``flush_interval_s``; ``flush()`` on demand) swaps the
   aggregate for an empty one and sends the deltas as ONE pipelined batch of HINCRBY/HINCRBYFLOAT +
-  EXPIRE (layout: :mod:`voxshift.services.metrics_store`). If the store is down the batch is
+  EXPIRE (layout: :mod:`voxshift.services.metrics.store`). If the store is down the batch is
   dropped, its records are counted in ``lost_records`` and the next flush starts afresh: at most one
   interval of data is lost per failed flush, and nothing waits for the store to come back. (No
   retry: a pipeline that failed half-way may have applied part of its increments, and re-sending
@@ -36,8 +36,8 @@ from prometheus_client import CollectorRegistry
 
 from voxshift.core.regression import RegressionDetector
 from voxshift.core.stats import WindowStats
-from voxshift.services import metrics_store as ms
-from voxshift.services.prometheus import BreakerSource, MigrationPrometheus
+from voxshift.services.metrics import store as ms
+from voxshift.services.metrics.prometheus import BreakerSource, MigrationPrometheus
 from voxshift.stores.state import Batch, StateStore
 
 log = logging.getLogger("voxshift.metrics")

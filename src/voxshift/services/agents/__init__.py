@@ -1,0 +1,1 @@
+"""Per-agent voice settings: the read-through settings service."""

@@ -1,0 +1,1 @@
+"""Migration metrics: in-process recording, the stored hourly keys, Prometheus."""

@@ -1,0 +1,1 @@
+"""Voice: the voice_v2 facade (transcribe, synthesize), its caches and the results it returns."""

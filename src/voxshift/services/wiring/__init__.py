@@ -1,0 +1,1 @@
+"""Wiring: settings to stores and engines, dependency health, the runtime that owns them all."""
