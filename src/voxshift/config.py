@@ -28,9 +28,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from voxshift.core.masking import mask_url
+from voxshift.core.vocabulary import FEATURES
 from voxshift.errors import ConfigError
 
-FEATURE_KEYS = ("stt_enabled", "tts_enabled", "langgraph_integration", "caching_enabled")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -216,7 +217,7 @@ class Settings(BaseSettings):
     @field_validator("voice_v2_features", mode="before")
     @classmethod
     def _features(cls, value: Any) -> Any:
-        allowed = f"a JSON object with boolean keys {', '.join(FEATURE_KEYS)}"
+        allowed = f"a JSON object with boolean keys {', '.join(FEATURES)}"
         if isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -226,7 +227,7 @@ class Settings(BaseSettings):
             return value
         if not isinstance(value, dict):
             raise ValueError(f"expected {allowed}")
-        unknown = sorted(set(value) - set(FEATURE_KEYS))
+        unknown = sorted(set(value) - set(FEATURES))
         if unknown:
             raise ValueError(f"unknown key(s) {', '.join(unknown)}; expected {allowed}")
         for key, flag in value.items():
@@ -373,11 +374,6 @@ def mask(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)
-
-
-def mask_url(url: str) -> str:
-    """Hide the password of a URL like redis://user:pass@host."""
-    return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1****@", url)
 
 
 _RESOLVED = {

@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.fixtures.postgres_server import PostgresServer
 from tests.fixtures.redis_server import free_port
-from voxshift.core.agent_settings import VersionConflict, validate_agent_settings
+from voxshift.core.agent_settings import VersionConflict
 from voxshift.errors import ConfigError, InvalidRequest, StoreUnavailable
+from voxshift.schemas.agent_settings import validate_agent_settings
 from voxshift.services.agents.service import AgentSettingsService, cache_key
 from voxshift.stores.db.engine import (
     Database,

@@ -7,15 +7,13 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.fixtures.postgres_server import PASSWORD
 from tests.fixtures.redis_server import free_port
-from voxshift.cli.main import app
+from tests.integration.cli_helpers import run
 from voxshift.stores.state import open_state_store
 
 AGENT = "agent_агент:eu@acme.io_9f8e7d6c"
@@ -34,27 +32,6 @@ def env(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[st
     if backend == "postgresql":
         out["VOXSHIFT_DATABASE_URL"] = str(request.getfixturevalue("postgres_url"))
     return out
-
-
-def run(
-    env: dict[str, str], *args: str, stdin: str | None = None, process: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """The CLI in-process (typer's CliRunner, with exactly ``env`` as the environment), or as a real
-    ``python -m voxshift.cli`` process when ``process`` is set; same result shape either way."""
-    if process:
-        return subprocess.run(
-            [sys.executable, "-m", "voxshift.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            input=stdin if stdin is not None else "",
-            timeout=120,
-        )
-    hidden: dict[str, str | None] = {k: None for k in os.environ if k not in env}
-    result = CliRunner().invoke(app, list(args), env={**hidden, **env}, input=stdin)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception  # what would be a traceback for a user
-    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:

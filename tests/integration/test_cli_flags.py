@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.fixtures.redis_server import free_port
-from voxshift.cli.main import app
+from tests.integration.cli_helpers import run
 from voxshift.core.flags import bucket
 
 USER = next(f"user-{i}" for i in range(1000) if bucket(f"user-{i}") < 30)
@@ -25,23 +23,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_V2_", "VOXSHIFT_"))}
     out["VOXSHIFT_DATA_DIR"] = str(tmp_path / "data")
     return out
-
-
-def run(env: dict[str, str], *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
-    """The CLI in-process (typer's CliRunner, with exactly ``env``), or as a real process."""
-    if process:
-        return subprocess.run(
-            [sys.executable, "-m", "voxshift.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    hidden: dict[str, str | None] = {k: None for k in os.environ if k not in env}
-    result = CliRunner().invoke(app, list(args), env={**hidden, **env})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception  # what would be a traceback for a user
-    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:

@@ -7,14 +7,12 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.fixtures.redis_server import RedisServer, free_port
-from voxshift.cli.main import app
+from tests.integration.cli_helpers import run
 from voxshift.services.metrics.recorder import MigrationMetrics
 from voxshift.stores.state import open_state_store
 
@@ -33,22 +31,6 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
 
 def state_url(env: dict[str, str]) -> str:
     return env.get("VOXSHIFT_STATE_URL") or f"sqlite:///{env['VOXSHIFT_DATA_DIR']}/state.db"
-
-
-def run(env: dict[str, str], *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
-    if process:
-        return subprocess.run(
-            [sys.executable, "-m", "voxshift.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    hidden: dict[str, str | None] = {k: None for k in os.environ if k not in env}
-    result = CliRunner().invoke(app, list(args), env={**hidden, **env})
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], code: int, needle: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from voxshift.config import Settings
 from voxshift.services.flags.service import FeatureFlags
 from voxshift.services.metrics.recorder import MigrationMetrics
-from voxshift.services.migration.regression import check
+from voxshift.services.migration.regression import RegressionService, check
 from voxshift.services.wiring.backends import Backends, open_backends
 from voxshift.stores.db.repositories import FlagAuditRepository
 
@@ -102,5 +102,26 @@ async def test_kill_action_throws_the_kill_switch(backends: Backends) -> None:
         assert report.verdicts["tts"].regression and report.rolled_back == ["tts"]
         assert flags.config.enabled is False
         assert not flags.decide("tts", "any-user").use_v2
+    finally:
+        await flags.stop()
+
+
+async def test_a_dry_run_names_what_it_would_roll_back_and_changes_nothing(backends: Backends) -> None:
+    """What `voxshift regression --rollback [--dry-run]` calls."""
+    metrics = MigrationMetrics(backends.state, clock=lambda: NOW)
+    record(metrics, "voice_v2", 600, 1500.0, 0.01, seed=1)
+    record(metrics, "legacy", 3000, 1000.0, 0.01, seed=2)
+    await metrics.flush()
+    flags = FeatureFlags.from_backends(backends)
+    await flags.start(watch=False)
+    try:
+        service = RegressionService(metrics, flags)
+        dry = await service.check(hours=2, rollback=True, dry_run=True)
+        assert dry.would_roll_back == ["stt"] and dry.rolled_back == []
+        assert dry.to_dict()["would_roll_back"] == ["stt"]
+        assert flags.config.percentages["stt"] == 25
+        assert "would_roll_back" not in (await service.check(hours=2)).to_dict()
+        done = await service.check(hours=2, rollback=True, actor="cli")
+        assert done.rolled_back == ["stt"] and flags.config.percentages["stt"] == 0
     finally:
         await flags.stop()

@@ -6,14 +6,9 @@ from typing import Any
 
 import pytest
 
-from voxshift.core.agent_settings import (
-    AgentVoiceSettings,
-    parse_path,
-    set_path,
-    validate_agent_id,
-    validate_agent_settings,
-)
+from voxshift.core.agent_settings import parse_path, set_path, validate_agent_id
 from voxshift.errors import InvalidRequest
+from voxshift.schemas.agent_settings import AgentVoiceSettings, validate_agent_settings
 
 # The legacy project's shipped examples (voice_schemas.py DEFAULT_*_CONFIG), as JSON documents.
 LEGACY_OPENAI = {

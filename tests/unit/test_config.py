@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from voxshift.config import FEATURE_KEYS, describe, load_settings, mask_url
+from voxshift.config import describe, load_settings
+from voxshift.core.masking import mask_url
+from voxshift.core.vocabulary import FEATURES as FEATURE_KEYS
 from voxshift.errors import ConfigError
 
 VOXSHIFT = [sys.executable, "-m", "voxshift.cli"]

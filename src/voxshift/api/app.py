@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,13 +16,8 @@ from voxshift.api.objects import objects_router
 from voxshift.config import Settings
 from voxshift.services.wiring.backends import Backends
 from voxshift.services.wiring.engines import EngineSet, build_engines
+from voxshift.services.wiring.objects import ObjectStorage, signing_key
 from voxshift.services.wiring.runtime import VoiceRuntime, open_runtime
-from voxshift.stores.objects import ObjectStorage, resolve_signing_key
-
-log = logging.getLogger("voxshift.api")
-
-# The embedded object store enforces the bucket's lifecycle itself (S3 servers do it on their own).
-_SWEEP_INTERVAL_S = 3600.0
 
 
 def create_app(
@@ -35,8 +28,7 @@ def create_app(
 
     def storage_for(bucket: str) -> ObjectStorage | None:
         runtime: VoiceRuntime | None = getattr(app.state, "runtime", None)  # set by the lifespan
-        objects = runtime.backends.objects if runtime is not None else None
-        return objects if objects is not None and objects.bucket == bucket else None
+        return runtime.storage_for(bucket) if runtime is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,22 +36,11 @@ def create_app(
         # degrades caching and URL delivery instead of stopping the service.
         runtime = await open_runtime(settings, engines=engine_set, backends=backends)
         app.state.runtime = runtime
-        await runtime.start()
-        objects = runtime.backends.objects
-        sweeper = asyncio.create_task(_sweep_forever(objects)) if hasattr(objects, "sweep") else None
-        loader: asyncio.Task[None] | None = None
-        if settings.preload_engines and not engine_set.loaded:
-            # Serve /healthz at once; /readyz turns 200 when the models are in memory.
-            loader = asyncio.create_task(_load_models(runtime))
-        else:
-            engine_set.loaded = True
+        # Serve /healthz at once; with preload, /readyz turns 200 when the models are in memory.
+        await runtime.start(preload=settings.preload_engines, sweep=True)
         try:
             yield
         finally:
-            if loader is not None and not loader.done():
-                loader.cancel()
-            if sweeper is not None:
-                sweeper.cancel()
             await runtime.aclose()
             if engines is None:
                 await engine_set.aclose()
@@ -83,27 +64,5 @@ def create_app(
     app.include_router(native.router)
     app.include_router(migration.router)
     # Resolved on first use (not per request): the embedded key lives in a file under data_dir.
-    app.include_router(objects_router(storage_for, functools.cache(lambda: resolve_signing_key(settings))))
+    app.include_router(objects_router(storage_for, functools.cache(lambda: signing_key(settings))))
     return app
-
-
-async def _load_models(runtime: VoiceRuntime) -> None:
-    legacy_load = getattr(runtime.legacy, "load", None)
-    if callable(legacy_load):
-        try:
-            await legacy_load()  # the reference legacy's Whisper tiny.en
-        except Exception as exc:  # an unloadable legacy model leaves legacy unavailable, not v2
-            log.warning("could not load the legacy models: %s", exc)
-    await asyncio.to_thread(runtime.engines.load)  # sets engines.loaded: /readyz turns 200 after
-
-
-async def _sweep_forever(objects: ObjectStorage) -> None:
-    sweep = getattr(objects, "sweep")  # noqa: B009 - only the local store has it
-    while True:
-        try:
-            removed = await sweep()
-            if removed:
-                log.info("lifecycle sweep removed %d expired objects", removed)
-        except Exception as exc:  # a failed sweep is retried next hour; it never stops the app
-            log.warning("lifecycle sweep failed: %s", exc)
-        await asyncio.sleep(_SWEEP_INTERVAL_S)

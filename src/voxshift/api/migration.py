@@ -10,6 +10,8 @@ from voxshift.api.deps import runtime
 from voxshift.core.flags import FORMAT as FLAG_FORMAT
 from voxshift.core.flags import OPERATIONS, FlagConfig, decide
 from voxshift.core.flags import explain as explain_lines
+from voxshift.services.metrics.dashboard import MigrationDashboard
+from voxshift.services.migration.regression import RegressionService
 
 router = APIRouter()
 
@@ -22,8 +24,7 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/v2/migration/dashboard")
 async def dashboard(request: Request, hours: Annotated[int, Query(ge=1, le=168)] = 24) -> dict[str, Any]:
-    data: dict[str, Any] = await runtime(request).metrics.get_migration_dashboard_data(hours=hours)
-    return data
+    return await MigrationDashboard(runtime(request).metrics).data(hours=hours)
 
 
 def public_config(config: FlagConfig) -> dict[str, Any]:
@@ -85,8 +86,5 @@ def _hide_salt(line: str, salt: str) -> str:
 @router.get("/v2/migration/regression")
 async def regression(request: Request, hours: Annotated[int, Query(ge=1, le=168)] = 2) -> dict[str, Any]:
     """The regression detector's verdict per operation (read-only: rollback is `voxshift regression`)."""
-    from voxshift.services.migration.regression import check
-
-    metrics = runtime(request).metrics
-    report = await check(metrics, metrics.detector, hours=hours)
+    report = await RegressionService(runtime(request).metrics).check(hours=hours)
     return report.to_dict()

@@ -18,10 +18,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from voxshift.errors import NotFound, VoxshiftError
-from voxshift.stores.objects.base import ObjectStorage
-from voxshift.stores.objects.signing import URL_PREFIX, verify
-
-StorageLookup = Callable[[str], ObjectStorage | None]
+from voxshift.services.wiring.objects import URL_PREFIX, StorageLookup, verify_signed_url
 
 
 def objects_router(
@@ -54,7 +51,7 @@ def objects_router(
         sig: Annotated[str | None, Query()] = None,
     ) -> Response:
         try:
-            verify(key_of(), bucket, key, expires, sig, clock())
+            verify_signed_url(key_of(), bucket, key, expires, sig, clock())
             storage = get_storage(bucket)
             if storage is None:
                 raise NotFound(f"bucket {bucket!r} is not served here", param="bucket")

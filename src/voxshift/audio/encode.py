@@ -23,21 +23,9 @@ from av.audio.resampler import AudioResampler
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
 
+from voxshift.audio.formats import OUTPUT_FORMATS, PCM_SAMPLE_RATE
 from voxshift.engines.base import Speech
 from voxshift.errors import InvalidRequest, VoxshiftError
-
-OUTPUT_FORMATS: tuple[str, ...] = ("mp3", "opus", "aac", "flac", "wav", "pcm")
-
-CONTENT_TYPES: dict[str, str] = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
-
-PCM_SAMPLE_RATE = 24_000
 
 # Compressed encoders emit nothing at all for a few samples (Opus and AAC buffer a whole frame
 # before the first packet), which would be a file no player opens; one Opus frame of silence is

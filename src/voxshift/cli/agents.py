@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,15 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from voxshift.cli.common import State, fail, read_bounded, table
-from voxshift.cli.db import run
-from voxshift.core.agent_settings import (
-    StoredAgentSettings,
-    set_path,
-    validate_agent_id,
-    validate_agent_settings,
-)
+from voxshift.cli.common import State, fail, read_bounded, run, table
+from voxshift.core.agent_settings import set_path, validate_agent_id
 from voxshift.errors import EXIT_FAILURE, EXIT_USAGE, InvalidRequest, VoxshiftError
+from voxshift.schemas.agent_settings import StoredAgentSettings, validate_agent_settings
 
 if TYPE_CHECKING:  # the database and cache stacks load only when a command runs
     from voxshift.services.agents.service import AgentSettingsService
@@ -43,30 +37,11 @@ PAGE = 500
 
 @asynccontextmanager
 async def open_service(state: State) -> AsyncIterator[AgentSettingsService]:
-    """The service over the configured database and the v2 view of the configured state store."""
-    from voxshift.services.agents.service import AgentSettingsService
-    from voxshift.stores.db.engine import Database
-    from voxshift.stores.db.repositories import AgentSettingsRepository
-    from voxshift.stores.state import NamespacedStore, open_state_store
+    """The service over the configured stores; cache trouble is reported once, by _warn_cache."""
+    from voxshift.services.wiring.control import open_agent_settings
 
-    # The CLI reports cache trouble itself, once (_warn_cache); without this the service's log
-    # warning would reach stderr through logging's last-resort handler as a second line.
-    service_log = logging.getLogger("voxshift.services.agents.service")
-    if not service_log.handlers:
-        service_log.addHandler(logging.NullHandler())
-    settings = state.settings()
-    db = await Database.open(settings.resolved_database_url)
-    try:
-        raw = open_state_store(settings.resolved_state_url)
-        try:
-            cache = NamespacedStore(raw, settings.voice_v2_redis_namespace)
-            yield AgentSettingsService(
-                AgentSettingsRepository(db), cache, ttl_s=settings.settings_cache_ttl_s
-            )
-        finally:
-            await raw.aclose()
-    finally:
-        await db.aclose()
+    async with open_agent_settings(state.settings()) as service:
+        yield service
 
 
 def _record(stored: StoredAgentSettings) -> dict[str, Any]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn, TypeVar
 
 import typer
 
 from voxshift.config import Settings, load_settings
 from voxshift.errors import InvalidRequest, VoxshiftError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +48,14 @@ class State:
 def fail(exc: VoxshiftError) -> NoReturn:
     typer.echo(f"error: {exc.message}", err=True)
     raise typer.Exit(exc.exit_code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one command's coroutine; a VoxshiftError becomes one line on stderr and its exit code."""
+    try:
+        return asyncio.run(coro)
+    except VoxshiftError as exc:
+        fail(exc)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

@@ -7,31 +7,19 @@ and says so). Both commands honour --config and VOXSHIFT_DATABASE_URL through th
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from voxshift.cli.common import State, fail
-from voxshift.config import mask_url
-from voxshift.errors import EXIT_FAILURE, VoxshiftError
-
-T = TypeVar("T")
+from voxshift.cli.common import State, run
+from voxshift.core.masking import mask_url
+from voxshift.errors import EXIT_FAILURE
 
 db_app = typer.Typer(
     help="The settings database (VOXSHIFT_DATABASE_URL: embedded SQLite by default, PostgreSQL in "
     "production): show and upgrade its schema revision.",
     no_args_is_help=True,
 )
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one command's coroutine; a VoxshiftError becomes one line on stderr and its exit code."""
-    try:
-        return asyncio.run(coro)
-    except VoxshiftError as exc:
-        fail(exc)
 
 
 def database_url(ctx: typer.Context) -> str:
@@ -42,18 +30,10 @@ def database_url(ctx: typer.Context) -> str:
 @db_app.command("upgrade")
 def upgrade_command(ctx: typer.Context) -> None:
     """Bring the schema to the newest revision this voxshift knows (idempotent)."""
-    from voxshift.stores.db.engine import current_revision, head_revision, normalize_url, upgrade
+    from voxshift.services.wiring.database import upgrade_schema
 
     url = database_url(ctx)
-
-    async def go() -> tuple[str | None, str]:
-        normalize_url(url)  # a bad scheme fails before anything is touched
-        before = await current_revision(url)
-        if before == head_revision():
-            return before, before
-        return before, await upgrade(url)
-
-    before, after = run(go())
+    before, after = run(upgrade_schema(url))
     where = mask_url(url)
     if before == after:
         typer.echo(f"{where}: already at {after} (head)")
@@ -69,21 +49,16 @@ def current_command(
     ] = False,
 ) -> None:
     """Print the database's schema revision and whether it is the newest (head)."""
-    from voxshift.stores.db.engine import current_revision, head_revision, known_revisions, normalize_url
+    from voxshift.services.wiring.database import schema_revision
 
     url = database_url(ctx)
-
-    async def go() -> str | None:
-        normalize_url(url)
-        return await current_revision(url)
-
-    current = run(go())
-    head = head_revision()
+    revision = run(schema_revision(url))
+    current, head = revision.current, revision.head
     where = mask_url(url)
-    if current == head:
+    if revision.at_head:
         typer.echo(f"{current} (head) in {where}")
         return
-    if current is not None and current not in known_revisions():
+    if revision.unknown:
         typer.echo(f"{current} in {where}; unknown to this voxshift (head {head}): written by a newer one")
     else:
         shown = current or "none (empty database)"

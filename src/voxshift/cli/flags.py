@@ -11,18 +11,16 @@ sends more traffic to v2 is refused while the database is down.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from voxshift.cli.common import State, fail
-from voxshift.cli.db import run
+from voxshift.cli.common import State, fail, run
 from voxshift.cli.flags_format import (
     change_record,
     config_table,
@@ -40,6 +38,7 @@ from voxshift.errors import InvalidRequest, StoreUnavailable
 
 if TYPE_CHECKING:  # the database and state store stacks load only when a command runs
     from voxshift.services.flags.service import FeatureFlags
+    from voxshift.services.wiring.control import FlagChange
 
 flags_app = typer.Typer(
     help="Voice v2 rollout flags: show, set, kill, allow/deny lists, explain a user's routing, history.",
@@ -54,37 +53,15 @@ AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")
 
 @asynccontextmanager
 async def open_flags(state: State) -> AsyncIterator[FeatureFlags]:
-    """FeatureFlags over the configured database and the v2 view of the configured state store."""
-    from voxshift.services.flags.service import FeatureFlags, env_is_explicit
-    from voxshift.stores.db.engine import Database
-    from voxshift.stores.db.repositories import FlagConfigRepository
-    from voxshift.stores.state import NamespacedStore, open_state_store
+    """The flag service over the configured stores; a database that is down is one warning (the
+    kill switch must still work), anything else that fails is one error."""
+    from voxshift.services.wiring.control import open_flags as open_configured
 
-    # The CLI reports store trouble and env disagreement itself, once; without this the service's
-    # log lines would also reach stderr through logging's last-resort handler.
-    service_log = logging.getLogger("voxshift.services.flags.service")
-    if not service_log.handlers:
-        service_log.addHandler(logging.NullHandler())
-    settings = state.settings()
-    try:
-        db: Database | None = await Database.open(settings.resolved_database_url)
-    except StoreUnavailable as exc:
-        # The kill switch must not depend on the audit database: carry on with the state store
-        # alone; FeatureFlags then refuses anything that is not a rollback, with one line.
+    def database_down(exc: StoreUnavailable) -> None:
         typer.echo(f"warning: {exc.message}; using the state store alone", err=True)
-        db = None
-    try:
-        raw = open_state_store(settings.resolved_state_url)
-        try:
-            store = NamespacedStore(raw, settings.voice_v2_redis_namespace)
-            repo = FlagConfigRepository(db) if db is not None else None
-            initial = FlagConfig.from_settings(settings)
-            yield FeatureFlags(store, repo, initial, env_explicit=env_is_explicit(settings))
-        finally:
-            await raw.aclose()
-    finally:
-        if db is not None:
-            await db.aclose()
+
+    async with open_configured(state.settings(), on_database_down=database_down) as flags:
+        yield flags
 
 
 async def _read(state: State) -> tuple[FlagConfig, str, list[str]]:
@@ -292,20 +269,10 @@ def history_command(
     """The audit log of flag changes (from the settings database)."""
     if not re.fullmatch(r"\d{1,5}", limit.strip()) or int(limit) < 1:
         usage(f"--limit: must be an integer from 1 to 10000, got {limit!r}")
+    from voxshift.services.wiring.control import flag_history
+
     state: State = ctx.obj
-
-    async def go() -> list[Any]:
-        from voxshift.services.flags.store import DB_KEY
-        from voxshift.stores.db.engine import Database
-        from voxshift.stores.db.repositories import FlagAuditRepository
-
-        db = await Database.open(state.settings().resolved_database_url)
-        try:
-            return await FlagAuditRepository(db).list_recent(limit=int(limit), key=DB_KEY)
-        finally:
-            await db.aclose()
-
-    changes = run(go())
+    changes: list[FlagChange] = run(flag_history(state.settings(), int(limit)))
     if as_json:
         typer.echo(json.dumps([change_record(c) for c in changes], ensure_ascii=False, indent=2))
         return

@@ -20,7 +20,7 @@ from voxshift.core.flags import ANONYMOUS_KEY, OPERATIONS, FlagConfig, bucket, d
 from voxshift.errors import EXIT_USAGE, InvalidRequest
 
 if TYPE_CHECKING:
-    from voxshift.stores.db.history import FlagChange
+    from voxshift.services.wiring.control import FlagChange
 
 _PERCENT_RE = re.compile(r"\s*\d{1,3}\s*")
 _TRUE = {"true", "on", "yes", "1"}

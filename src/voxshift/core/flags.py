@@ -28,21 +28,18 @@ from functools import lru_cache
 from voxshift.core.flag_config import (
     ANONYMOUS_POLICIES,
     FEATURE_ALIASES,
-    FEATURES,
     FORMAT,
     ID_MAX,
-    OPERATIONS,
     SALT_MAX,
     AnonymousPolicy,
-    FeatureName,
     Features,
     FlagConfig,
-    Operation,
     PerOperation,
     SettingsLike,
     diff,
     feature_name,
 )
+from voxshift.core.vocabulary import FEATURES, OPERATIONS, FeatureName, Operation
 from voxshift.errors import InvalidRequest
 
 ANONYMOUS_KEY = "None"  # the seed hashed str(None) when a request carried no user id
@@ -98,7 +95,7 @@ def decide(config: FlagConfig, operation: str, user_id: str | None, agent_id: st
     """Route one request; ``user_id`` None or "" is anonymous."""
     if not config.enabled:
         return _FIXED["kill_switch"]
-    plan = config._plans.get(operation)
+    plan = config.plans.get(operation)
     if plan is None:
         raise InvalidRequest(f"unknown operation {operation!r}; expected stt or tts", param="operation")
     feature_on, percentage, salt = plan

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+from voxshift.errors import InvalidRequest
 
 # Whisper's own table (``whisper/tokenizer.py``): the languages speech recognition knows, named as
 # Whisper's verbose_json (and OpenAI's) names them; callers and vendors use the codes.
@@ -42,7 +45,7 @@ _ISO_639_1_CODES = """
 """
 ISO_639_1: frozenset[str] = frozenset(_ISO_639_1_CODES.split())
 KNOWN_LANGUAGES: frozenset[str] = ISO_639_1 | frozenset(WHISPER_LANGUAGES)
-_BY_NAME = {name: code for code, name in LANGUAGE_NAMES.items()}
+CODE_BY_NAME: dict[str, str] = {name: code for code, name in LANGUAGE_NAMES.items()}
 _CODE_RE = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{2,8})*$")
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -61,12 +64,20 @@ def normalize_language(value: str | None, *, allow_auto: bool = True) -> str | N
         if allow_auto:
             return None
         raise LanguageError("a language is required here (e.g. ru, en)")
-    if text.lower() in _BY_NAME:
-        return _BY_NAME[text.lower()]
+    if text.lower() in CODE_BY_NAME:
+        return CODE_BY_NAME[text.lower()]
     match = _CODE_RE.fullmatch(text)
     if not match:
         raise LanguageError(f"{value!r} is not a language code (use ISO 639-1 like 'ru' or 'en', or 'auto')")
     return match.group(1).lower()
+
+
+def base_code(language: str) -> str:
+    """The primary subtag, unchecked: ``ru-RU``, ``ru_RU``, `` RU `` -> ``ru``; ``""`` stays ``""``.
+
+    For engines that match a code against their own table and answer "not supported" themselves.
+    """
+    return language.strip().lower().replace("_", "-").split("-", 1)[0]
 
 
 def stt_language(value: str | None) -> str | None:
@@ -86,6 +97,14 @@ def tts_language(value: str | None) -> str | None:
     if code is not None and code not in KNOWN_LANGUAGES:
         raise LanguageError(f"language {value!r} is not a language code (use ISO 639-1 like 'ru' or 'en')")
     return code
+
+
+def checked_language(check: Callable[[str | None], str | None], value: str | None) -> str | None:
+    """``check(value)``, a LanguageError becoming the request's mistake: InvalidRequest on ``language``."""
+    try:
+        return check(value)
+    except LanguageError as exc:
+        raise InvalidRequest(str(exc), param="language") from None
 
 
 def language_name(code: str) -> str:

@@ -27,9 +27,6 @@ from pydantic import SecretStr
 from voxshift.config import Settings
 from voxshift.errors import InputRejected, ProviderError, ProviderTimeout, ProviderUnavailable
 
-# Providers return PCM and the service encodes the container, so every provider offers every format.
-OUTPUT_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
-
 _MAX_MESSAGE_CHARS = 300
 
 VendorMessage = Callable[[Any], str | None]

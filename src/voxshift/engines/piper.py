@@ -15,25 +15,14 @@ import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 
 from voxshift.config import Settings
+from voxshift.core.language import base_code
 from voxshift.core.text_chunks import split_for_synthesis
+from voxshift.core.voices import OPENAI_VOICES
 from voxshift.engines.base import Availability, EngineInfo, Speech, TTSRequest
 from voxshift.engines.models import piper_model_path
 from voxshift.engines.pool import InferencePool
 from voxshift.errors import EmptyInput, InputRejected, ProviderError, ProviderUnavailable, VoxshiftError
 
-OPENAI_VOICES = (
-    "alloy",
-    "echo",
-    "fable",
-    "onyx",
-    "nova",
-    "shimmer",
-    "ash",
-    "ballad",
-    "coral",
-    "sage",
-    "verse",
-)
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 # Longest text given to the model at once; ~190 MB peak on top of the loaded voice (measured).
 MAX_PIECE_CHARS = 250
@@ -70,10 +59,6 @@ def _shared_voice(model: Path) -> Any:
             voice = _VOICES[key] = PiperVoice.load(key)
             voice.session = _ShrinkingSession(voice.session)
         return voice
-
-
-def _base_language(code: str) -> str:
-    return code.strip().lower().replace("_", "-").split("-", 1)[0]
 
 
 class PiperTTS:
@@ -119,7 +104,7 @@ class PiperTTS:
             config = json.loads(model.with_name(model.name + ".json").read_text(encoding="utf-8"))
             language = config.get("language", {}).get("family") or config["espeak"]["voice"]
             name = config.get("dataset") or model.stem
-            self._meta = (_base_language(language), str(name), int(config["audio"]["sample_rate"]))
+            self._meta = (base_code(language), str(name), int(config["audio"]["sample_rate"]))
         return self._meta
 
     def info(self) -> EngineInfo:
@@ -146,7 +131,7 @@ class PiperTTS:
         language, voice, _ = self._checked_metadata()
         # Unavailable rather than a plain error: the request is fine and Piper is healthy, it just
         # lacks this language/voice, so the chain moves on without counting a failure.
-        if _base_language(request.language) != language:
+        if base_code(request.language) != language:
             raise ProviderUnavailable(
                 self.name, f"language {request.language} not supported (only {language})"
             )

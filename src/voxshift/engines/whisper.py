@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from faster_whisper import WhisperModel
-from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 from voxshift.config import Settings
+from voxshift.core.language import WHISPER_LANGUAGES as LANGUAGE_TABLE
+from voxshift.core.language import base_code
 from voxshift.engines.base import (
     Availability,
     EngineInfo,
@@ -28,7 +29,8 @@ from voxshift.engines.models import MARKER, prepare_whisper_dir, whisper_install
 from voxshift.engines.pool import InferencePool
 from voxshift.errors import ProviderError, ProviderUnavailable, VoxshiftError
 
-WHISPER_LANGUAGES: tuple[str, ...] = tuple(_LANGUAGE_CODES)
+# Sorted, as faster-whisper lists them.
+WHISPER_LANGUAGES: tuple[str, ...] = tuple(sorted(LANGUAGE_TABLE))
 FORMATS = ("wav", "mp3", "ogg", "webm", "flac", "m4a")
 
 # Greedy decoding. Measured on this 2-core box, 3.7 s of English (Piper), language detection on:
@@ -67,13 +69,6 @@ def _shared_model(model_dir: Path, compute_type: str, threads: int) -> Any:
             )
             _MODELS[key] = model
         return model
-
-
-def _language_code(language: str | None) -> str | None:
-    """``ru``, ``ru-RU``, ``RU`` -> ``ru``; None stays None (detect)."""
-    if language is None:
-        return None
-    return language.strip().lower().replace("_", "-").split("-", 1)[0] or None
 
 
 class WhisperSTT:
@@ -155,7 +150,7 @@ class WhisperSTT:
         self._pool.ensure_room(self._transcribe_sync)
 
     async def transcribe(self, request: STTRequest) -> Transcript:
-        language = _language_code(request.language)
+        language = None if request.language is None else base_code(request.language) or None
         if language is not None and language not in WHISPER_LANGUAGES:
             # Unavailable rather than a plain error: the model is healthy, it just does not know
             # this language, so the chain should move on without counting a failure.

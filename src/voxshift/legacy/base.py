@@ -23,17 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from voxshift.audio import OUTPUT_FORMATS
-from voxshift.core.language import LanguageError, normalize_language
+from voxshift.audio.sniff import sniff_container
+from voxshift.core.language import LanguageError, checked_language, normalize_language
+from voxshift.core.voices import OPENAI_VOICES, VOICE_STYLES
 from voxshift.errors import EmptyInput, InvalidRequest, TextTooLong
 
 # OpenAI's /v1/audio/speech limit; the legacy's OpenAI TTS provider refused longer texts too.
 MAX_TEXT_CHARS = 4096
-
-# The seed's voice_style values as OpenAI voice names (the legacy providers all took those).
-VOICE_STYLES: dict[str, str | None] = {"natural": None, "male": "onyx", "female": "nova", "neutral": "alloy"}
-OPENAI_VOICES = frozenset(
-    {"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"}
-)
 
 
 @dataclass(frozen=True)
@@ -92,6 +88,15 @@ class LegacyVoiceBackend(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class LoadableLegacy(Protocol):
+    """A legacy backend with models of its own to bring into memory before it serves well (the
+    reference's Whisper tiny.en). Optional: the runtime calls ``load()`` at start-up only on a
+    backend that has it; the others are remote or load nothing."""
+
+    async def load(self) -> None: ...
+
+
 # --- input checks every backend shares ------------------------------------------------------------
 
 
@@ -116,10 +121,37 @@ def check_format(fmt: str) -> None:
 
 def language_code(language: str | None) -> str | None:
     """``auto``/None -> None; ``ru-RU`` -> ``ru``; a malformed value is the caller's mistake."""
+    return checked_language(normalize_language, language)
+
+
+def reported_language(value: Any) -> str | None:
+    """The language a legacy answer names (``ru``, ``ru-RU``, ``english``) as a code; None when it
+    names none or nothing readable: what the legacy reports is never the caller's mistake."""
+    if not isinstance(value, str):
+        return None
     try:
-        return normalize_language(language)
-    except LanguageError as exc:
-        raise InvalidRequest(str(exc), param="language") from None
+        return normalize_language(value)
+    except LanguageError:
+        return None
+
+
+def begin_transcription(audio: bytes, language: str | None) -> tuple[float, str, str | None]:
+    """What every backend does before it transcribes: (start time, sniffed container, language code).
+
+    Bad input (empty, not audio, a malformed language) fails here, before the legacy is asked.
+    """
+    start = time.perf_counter()
+    check_audio(audio)
+    container = sniff_container(audio)
+    return start, container, language_code(language)
+
+
+def begin_synthesis(text: str, format: str, language: str | None) -> tuple[float, str | None]:
+    """What every backend does before it synthesizes: (start time, language code), input checked."""
+    start = time.perf_counter()
+    check_text(text)
+    check_format(format)
+    return start, language_code(language)
 
 
 def voice_for_style(voice_style: str | None, default: str | None) -> str | None:

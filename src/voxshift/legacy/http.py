@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -30,9 +29,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from voxshift.audio import CONTENT_TYPES, sniff_container
-from voxshift.config import mask_url
-from voxshift.core.language import LanguageError, normalize_language
+from voxshift.audio.formats import CONTENT_TYPES
+from voxshift.core.masking import mask_url
 from voxshift.engines.cloud import error_text, parse_json
 from voxshift.errors import (
     AudioTooLong,
@@ -50,11 +48,10 @@ from voxshift.errors import (
 from voxshift.legacy.base import (
     LegacySpeech,
     LegacyTranscript,
-    check_audio,
-    check_format,
-    check_text,
+    begin_synthesis,
+    begin_transcription,
     elapsed_ms,
-    language_code,
+    reported_language,
     voice_for_style,
 )
 
@@ -146,10 +143,7 @@ class HttpLegacyBackend:
         filename: str | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> LegacyTranscript:
-        start = time.perf_counter()
-        check_audio(audio)
-        container = sniff_container(audio)  # EmptyInput / UnsupportedMediaType before any request
-        code = language_code(language)
+        start, container, code = begin_transcription(audio, language)
         suffix = PurePosixPath(filename or "").suffix.lower().lstrip(".")
         name = filename if filename and suffix in _OPENAI_EXTENSIONS else f"audio.{container}"
         data = {"model": self.stt_model, **({"language": code} if code else {})}
@@ -173,7 +167,7 @@ class HttpLegacyBackend:
             raise ProviderError(self.name, "the transcription response has no text")
         return LegacyTranscript(
             text=body["text"].strip(),
-            language=_language(body.get("language")) or code,
+            language=reported_language(body.get("language")) or code,
             confidence=_confidence(body.get("segments")),
             provider_used=response.headers.get("x-voxshift-provider") or self.stt_model,
             processing_time_ms=elapsed_ms(start),
@@ -193,10 +187,7 @@ class HttpLegacyBackend:
         agent_id: str | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> LegacySpeech:
-        start = time.perf_counter()
-        check_text(text)
-        check_format(format)
-        code = language_code(language)
+        start, code = begin_synthesis(text, format, language)
         payload: dict[str, Any] = {
             "model": self.tts_model,
             "input": text,
@@ -309,15 +300,6 @@ def _refuses_verbose_json(response: httpx.Response) -> bool:
         return False
     param, _ = _error_fields(response)
     return param == "response_format" or "verbose_json" in response.text
-
-
-def _language(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return normalize_language(value)  # verbose_json names languages in full ("english")
-    except LanguageError:
-        return None
 
 
 def _number(value: Any) -> float | None:

@@ -34,11 +34,10 @@ import asyncio
 import functools
 import importlib
 import inspect
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from voxshift.audio import CONTENT_TYPES
+from voxshift.audio.formats import CONTENT_TYPES, UPLOAD_CONTENT_TYPES
 from voxshift.audio.sniff import is_adts_frame, sniff_container
 from voxshift.errors import (
     ConfigError,
@@ -51,15 +50,13 @@ from voxshift.errors import (
 from voxshift.legacy.base import (
     LegacySpeech,
     LegacyTranscript,
-    check_audio,
-    check_format,
-    check_text,
+    begin_synthesis,
+    begin_transcription,
     elapsed_ms,
-    language_code,
+    reported_language,
 )
 
 REQUIRED = ("transcribe_audio_bytes", "synthesize_speech")
-_EXTRA_CONTENT_TYPES = {"wav": "audio/wav", "ogg": "audio/ogg", "webm": "audio/webm", "m4a": "audio/mp4"}
 
 
 def _resolve(path: str) -> Any:
@@ -169,10 +166,7 @@ class PythonLegacyBackend:
         filename: str | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> LegacyTranscript:
-        start = time.perf_counter()
-        check_audio(audio)
-        sniff_container(audio)  # a non-audio upload is the request's fault, not the legacy's
-        code = language_code(language)
+        start, _, code = begin_transcription(audio, language)
         fn = self.service.transcribe_audio_bytes
         extra = _accepted(
             fn, {"user_id": user_id, "agent_id": agent_id, "filename": filename, "context": context}
@@ -187,7 +181,7 @@ class PythonLegacyBackend:
             )
         return LegacyTranscript(
             text=text.strip(),
-            language=_code_or_none(_field(record, "language")) or code,
+            language=reported_language(_field(record, "language")) or code,
             confidence=_float(_field(record, "confidence")),
             provider_used=self._provider(record),
             processing_time_ms=elapsed_ms(start),
@@ -207,10 +201,7 @@ class PythonLegacyBackend:
         agent_id: str | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> LegacySpeech:
-        start = time.perf_counter()
-        check_text(text)
-        check_format(format)
-        language_code(language)  # a malformed language is refused here, as by the other backends
+        start, _ = begin_synthesis(text, format, language)
         fn = self.service.synthesize_speech
         extra = _accepted(
             fn, {"user_id": user_id, "agent_id": agent_id, "context": context, "format": format}
@@ -228,7 +219,7 @@ class PythonLegacyBackend:
             audio=audio,
             format=actual,
             content_type=CONTENT_TYPES.get(actual)
-            or _EXTRA_CONTENT_TYPES.get(actual, "application/octet-stream"),
+            or UPLOAD_CONTENT_TYPES.get(actual, "application/octet-stream"),
             provider_used=self._provider(record),
             processing_time_ms=elapsed_ms(start),
             duration_seconds=_float(_field(record, "duration_seconds")),
@@ -279,15 +270,6 @@ def _container(audio: bytes) -> str | None:
     except InvalidRequest:  # raw PCM or something unknown: report what was asked for
         return None
     return "opus" if container == "ogg" and b"OpusHead" in audio[:64] else container
-
-
-def _code_or_none(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return language_code(value)
-    except InvalidRequest:
-        return None
 
 
 def _float(value: Any) -> float | None:

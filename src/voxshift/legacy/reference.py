@@ -65,8 +65,7 @@ from voxshift.errors import (
 from voxshift.legacy.base import (
     LegacySpeech,
     LegacyTranscript,
-    check_format,
-    check_text,
+    begin_synthesis,
     elapsed_ms,
     language_code,
     voice_for_style,
@@ -291,10 +290,8 @@ class ReferenceLegacyBackend:
         agent_id: str | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> LegacySpeech:
-        start = time.perf_counter()
-        check_text(text)
-        check_format(format)
-        code = language_code(language) or guess_text_language(text)
+        start, code = begin_synthesis(text, format, language)
+        code = code or guess_text_language(text)
         agent, user = agent_id or DEFAULT_AGENT_ID, user_id or DEFAULT_USER_ID
         try:
             speech = await self._espeak.synthesize(TTSRequest(text, code, voice_for_style(voice_style, None)))

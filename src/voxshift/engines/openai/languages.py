@@ -6,9 +6,9 @@ The table is Whisper's own (``core.language.WHISPER_LANGUAGES``), since whisper-
 
 from __future__ import annotations
 
-from voxshift.core.language import WHISPER_LANGUAGES
+from voxshift.core.language import CODE_BY_NAME, WHISPER_LANGUAGES, base_code
 
-__all__ = ["UNDETERMINED", "WHISPER_LANGUAGES", "code_for"]
+__all__ = ["UNDETERMINED", "code_for"]
 
 _ALIASES = {
     "burmese": "my", "valencian": "ca", "flemish": "nl", "haitian": "ht", "letzeburgesch": "lb",
@@ -16,7 +16,7 @@ _ALIASES = {
     "castilian": "es", "mandarin": "zh",
 }  # fmt: skip
 
-_BY_NAME = {name: code for code, name in WHISPER_LANGUAGES.items()} | _ALIASES
+_BY_NAME = CODE_BY_NAME | _ALIASES
 
 UNDETERMINED = "und"  # ISO 639-2 for "undetermined"
 
@@ -28,7 +28,7 @@ def code_for(language: str | None) -> str | None:
     value = language.strip().lower().replace("_", "-")
     if value in _BY_NAME:
         return _BY_NAME[value]
-    base = value.split("-", 1)[0]
+    base = base_code(value)
     if base in WHISPER_LANGUAGES:
         return base
     return None

@@ -27,10 +27,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from voxshift.core.language import WHISPER_LANGUAGES, base_code
 from voxshift.engines.base import EngineInfo, Segment, STTRequest, Transcript, Word
 from voxshift.engines.cloud import json_str, parse_json
 from voxshift.engines.openai.common import OpenAIProvider, error_message
-from voxshift.engines.openai.languages import UNDETERMINED, WHISPER_LANGUAGES, code_for
+from voxshift.engines.openai.languages import UNDETERMINED, code_for
 from voxshift.errors import ProviderError
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
@@ -113,7 +114,7 @@ class OpenAISTT(OpenAIProvider):
 def _iso(language: str | None) -> str | None:
     if not language or language.strip().lower() == "auto":
         return None
-    return language.strip().lower().replace("_", "-").split("-", 1)[0]
+    return base_code(language)
 
 
 def _transcript(body: Any, request: STTRequest, requested: str | None, translate: bool) -> Transcript:

@@ -20,15 +20,17 @@ Request mapping:
 
 from __future__ import annotations
 
+from voxshift.audio.formats import OUTPUT_FORMATS
+from voxshift.core.voices import OPENAI_VOICES
 from voxshift.engines.base import EngineInfo, Speech, TTSRequest
-from voxshift.engines.cloud import OUTPUT_FORMATS, error_text
+from voxshift.engines.cloud import error_text
 from voxshift.engines.openai.common import OpenAIProvider, error_message
 from voxshift.errors import ProviderError
 
 SAMPLE_RATE = 24_000  # what response_format=pcm is documented to be
 MAX_INPUT_CHARS = 4096
 
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse")
+VOICES = OPENAI_VOICES
 
 _FOREIGN_VOICES = {
     "female": "nova", "alena": "nova", "jane": "shimmer", "omazh": "coral", "dasha": "nova",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from voxshift.core.language import base_code
 from voxshift.engines.base import Availability
 from voxshift.engines.cloud import HTTPProvider
 
@@ -54,7 +55,7 @@ def locale_for(language: str | None, locales: dict[str, str], extra: Iterable[st
     for locale in (*locales.values(), *extra):
         if value.lower() == locale.lower():
             return locale
-    return locales.get(value.split("-", 1)[0].lower())
+    return locales.get(base_code(value))
 
 
 def error_message(body: Any) -> str | None:

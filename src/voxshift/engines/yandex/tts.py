@@ -27,8 +27,9 @@ from __future__ import annotations
 import re
 from urllib.parse import quote_plus
 
+from voxshift.audio.formats import OUTPUT_FORMATS
 from voxshift.engines.base import EngineInfo, Speech, TTSRequest
-from voxshift.engines.cloud import OUTPUT_FORMATS, error_text
+from voxshift.engines.cloud import error_text
 from voxshift.engines.yandex.common import YandexProvider, error_message, locale_for
 from voxshift.errors import ProviderError
 

@@ -23,13 +23,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from voxshift.core.agent_settings import (
+from voxshift.core.agent_settings import validate_agent_id
+from voxshift.errors import NotFound, StoreUnavailable
+from voxshift.schemas.agent_settings import (
     AgentVoiceSettings,
     StoredAgentSettings,
-    validate_agent_id,
     validate_agent_settings,
 )
-from voxshift.errors import NotFound, StoreUnavailable
 from voxshift.stores.state.base import StateStore
 
 log = logging.getLogger(__name__)

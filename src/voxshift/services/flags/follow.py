@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from voxshift.core.flags import FlagConfig
 from voxshift.errors import InvalidRequest
 from voxshift.services.flags.store import CHANNEL
+from voxshift.services.wiring.background import BackgroundLoop
 
 if TYPE_CHECKING:
     from voxshift.stores.state.base import StateStore
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 # the flags' logging in one place.
 log = logging.getLogger("voxshift.services.flags.service")
 
+_RESUBSCRIBE_MIN_S = 0.1
 _RESUBSCRIBE_MAX_S = 2.0
-_STOP_ATTEMPTS = 100
 
 
 class FlagFollower:
@@ -50,57 +51,46 @@ class FlagFollower:
         self.listen = listen
         self._refresh = refresh
         self._apply = apply
-        self._tasks: list[asyncio.Task[None]] = []
+        self._delay = _RESUBSCRIBE_MIN_S
+        # A poll must never die (the next one may succeed); a failure is logged with its traceback.
+        self._loops = [
+            BackgroundLoop(
+                "flags-poll",
+                refresh,
+                interval_s=poll_interval_s,
+                wait_first=True,
+                logger=log,
+                on_error=lambda _exc: log.exception("flags: poll failed"),
+            )
+        ]
+        if listen and store is not None:
+            # Back to back: one step is one subscription, held until it breaks.
+            self._loops.append(BackgroundLoop("flags-listen", self._listen_once, interval_s=0, logger=log))
 
     def start(self) -> None:
-        if self._tasks:
+        if any(loop.running for loop in self._loops):
             return
-        self._tasks.append(asyncio.create_task(self._poll_loop(), name="flags-poll"))
-        if self.listen and self.store is not None:
-            self._tasks.append(asyncio.create_task(self._listen_loop(), name="flags-listen"))
+        self._delay = _RESUBSCRIBE_MIN_S
+        for loop in self._loops:
+            loop.start()
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            # Cancel until it sticks: a cancellation can be absorbed inside redis-py's pub/sub read
-            # (seen with redis-py 8.1 on Python 3.11: the task stays "cancelling" and reads on), and
-            # a single cancel-and-await would then wait forever.
-            for _ in range(_STOP_ATTEMPTS):
-                task.cancel()
-                await asyncio.wait({task}, timeout=0.05)
-                if task.done():
-                    break
-            else:
-                log.warning("flags: task %s did not stop", task.get_name())
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("flags: task %s failed: %r", task.get_name(), task.exception())
+        for loop in self._loops:
+            await loop.stop()
 
-    async def _poll_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.poll_interval_s)
-            try:
-                await self._refresh()
-            except Exception:  # a poll must never die: the next one may succeed
-                log.exception("flags: poll failed")
-
-    async def _listen_loop(self) -> None:
+    async def _listen_once(self) -> None:
         assert self.store is not None
-        delay = 0.1
-        while True:
-            try:
-                async with self.store.subscribe(CHANNEL) as sub:
-                    delay = 0.1
-                    while True:
-                        message = await sub.get(timeout=None)
-                        if message is not None:
-                            self._on_message(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the poll covers the gap; resubscribe with backoff
-                log.debug("flags: subscription lost (%s); resubscribing in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _RESUBSCRIBE_MAX_S)
+        try:
+            async with self.store.subscribe(CHANNEL) as sub:
+                self._delay = _RESUBSCRIBE_MIN_S
+                while True:
+                    message = await sub.get(timeout=None)
+                    if message is not None:
+                        self._on_message(message)
+        except Exception as exc:  # the poll covers the gap; resubscribe with backoff
+            log.debug("flags: subscription lost (%s); resubscribing in %.1f s", exc, self._delay)
+            await asyncio.sleep(self._delay)
+            self._delay = min(self._delay * 2, _RESUBSCRIBE_MAX_S)
 
     def _on_message(self, message: bytes) -> None:
         try:

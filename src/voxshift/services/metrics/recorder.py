@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry
 
 from voxshift.core.regression import RegressionDetector
 from voxshift.core.stats import WindowStats
+from voxshift.core.vocabulary import OPERATIONS
 from voxshift.services.metrics import store as ms
 from voxshift.services.metrics.prometheus import BreakerSource, MigrationPrometheus
 from voxshift.stores.state import Batch, StateStore
@@ -44,7 +45,6 @@ log = logging.getLogger("voxshift.metrics")
 
 SYSTEM_V2 = "voice_v2"
 SYSTEM_LEGACY = "legacy"
-OPERATIONS = ("stt", "tts")
 RolloutSource = Callable[[], float | int | Awaitable[float | int | None] | None]
 
 

@@ -4,6 +4,8 @@
 1.2x latency / 1.5x errors, with enough samples and a significance test behind each). With
 ``rollback`` a regression is acted on through the audited flag service: the operation's percentage
 goes to 0 (``action="percentage_0"``) or the global kill switch is thrown (``action="kill"``).
+
+:class:`RegressionService` is what `voxshift regression` and GET /v2/migration/regression both call.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from voxshift.core.flags import Operation
 from voxshift.core.regression import RegressionDetector, Verdict
 from voxshift.core.stats import WindowStats
+from voxshift.core.vocabulary import OPERATIONS, Operation
 
 RollbackAction = Literal["percentage_0", "kill"]
-OPERATIONS: tuple[Operation, ...] = ("stt", "tts")
 
 
 class WindowSource(Protocol):
@@ -39,6 +40,7 @@ class RegressionReport:
     verdicts: dict[str, Verdict]
     rolled_back: list[Operation] = field(default_factory=list)
     action: RollbackAction | None = None
+    would_roll_back: list[Operation] = field(default_factory=list)  # a dry run's regressed operations
 
     @property
     def regression(self) -> bool:
@@ -51,6 +53,7 @@ class RegressionReport:
             "verdicts": {op: v.to_dict() for op, v in self.verdicts.items()},
             "rolled_back": self.rolled_back,
             "action": self.action,
+            **({"would_roll_back": self.would_roll_back} if self.would_roll_back else {}),
         }
 
 
@@ -84,3 +87,38 @@ async def check(
     report.rolled_back = regressed
     report.action = action
     return report
+
+
+class MetricsWithDetector(WindowSource, Protocol):
+    @property
+    def detector(self) -> RegressionDetector: ...
+
+
+class RegressionService:
+    """The regression check over stored metrics; with ``flags`` it can also roll back."""
+
+    def __init__(self, metrics: MetricsWithDetector, flags: RollbackTarget | None = None) -> None:
+        self.metrics = metrics
+        self.flags = flags
+
+    async def check(
+        self,
+        *,
+        hours: int = 2,
+        rollback: bool = False,
+        dry_run: bool = False,
+        action: RollbackAction = "percentage_0",
+        actor: str = "regression-detector",
+    ) -> RegressionReport:
+        """Without ``rollback`` (or with ``dry_run``) nothing is changed; a dry run lists in
+        ``would_roll_back`` what a rollback would act on."""
+        acting = rollback and not dry_run
+        if acting and self.flags is None:
+            raise RuntimeError("a rollback needs the flag service: open it with rollback=True")
+        flags = self.flags if acting else None
+        report = await check(
+            self.metrics, self.metrics.detector, hours=hours, flags=flags, action=action, actor=actor
+        )
+        if rollback and dry_run:
+            report.would_roll_back = [op for op in OPERATIONS if report.verdicts[op].regression]
+        return report

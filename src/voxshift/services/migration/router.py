@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from voxshift.audio import CONTENT_TYPES
+from voxshift.audio.formats import CONTENT_TYPES
 from voxshift.core.flags import Decision, Operation
 from voxshift.engines.base import Segment, Task
 from voxshift.errors import InvalidRequest, MigrationFailed, Overloaded, describe_error

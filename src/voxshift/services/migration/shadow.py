@@ -10,7 +10,6 @@ worker, so shadow work never queues ahead of a real request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -20,6 +19,7 @@ from typing import Protocol
 from voxshift.core.text_metrics import word_error_rate
 from voxshift.engines.pool import InferencePool
 from voxshift.services.voice.service import VoiceV2Service
+from voxshift.services.wiring.background import BackgroundLoop
 
 log = logging.getLogger("voxshift.shadow")
 
@@ -76,7 +76,8 @@ class ShadowRunner:
         self.rng = rng or random.Random()
         self.idle_poll_s = idle_poll_s
         self.stats = ShadowStats()
-        self._task: asyncio.Task[None] | None = None
+        # Back to back: each step waits for the next job itself.
+        self._loop = BackgroundLoop("voxshift-shadow", self._run_next, interval_s=0, logger=log)
 
     def maybe_submit(
         self, audio: bytes, *, language: str, legacy_text: str, legacy_ms: float, filename: str | None
@@ -94,33 +95,26 @@ class ShadowRunner:
         return True
 
     def start(self) -> None:
-        if self._task is None and self.sample_rate > 0:
-            self._task = asyncio.create_task(self._run(), name="voxshift-shadow")
+        if self.sample_rate > 0:
+            self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
     async def drain(self) -> None:
         """Wait until every queued job has run (tests, graceful shutdown)."""
         await self.queue.join()
 
-    async def _run(self) -> None:
-        while True:
-            job = await self.queue.get()
-            try:
-                while self.pool.in_flight >= self.pool.workers:
-                    await asyncio.sleep(self.idle_poll_s)  # real requests first
-                await self._compare(job)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a shadow must never take anything down
-                log.warning("shadow comparison failed: %s", exc)
-            finally:
-                self.queue.task_done()
+    async def _run_next(self) -> None:
+        job = await self.queue.get()
+        try:
+            while self.pool.in_flight >= self.pool.workers:
+                await asyncio.sleep(self.idle_poll_s)  # real requests first
+            await self._compare(job)
+        except Exception as exc:  # a shadow must never take anything down
+            log.warning("shadow comparison failed: %s", exc)
+        finally:
+            self.queue.task_done()
 
     async def _compare(self, job: ShadowJob) -> None:
         started = time.perf_counter()

@@ -18,8 +18,9 @@ from typing import Any, Protocol
 from voxshift.audio import CONTENT_TYPES, OUTPUT_FORMATS, encode_speech, load_audio
 from voxshift.config import Settings
 from voxshift.core.cache_keys import SttCacheKey, TtsCacheKey, chain_signature, sha256_hex
-from voxshift.core.language import LanguageError, guess_text_language, stt_language, tts_language
+from voxshift.core.language import checked_language, guess_text_language, stt_language, tts_language
 from voxshift.core.speech_text import SpeechTextError, clean_speech_text
+from voxshift.core.voices import OPENAI_VOICES, VOICE_STYLES
 from voxshift.engines.base import AudioInput, STTRequest, Task, TTSRequest
 from voxshift.engines.whisper import WhisperSTT
 from voxshift.errors import EmptyInput, InvalidRequest, PayloadTooLarge, TextTooLong
@@ -29,13 +30,6 @@ from voxshift.services.voice.singleflight import SingleFlight
 from voxshift.services.wiring.engines import EngineSet
 
 __all__ = ["SynthesisResult", "TranscriptionResult", "VoiceV2Service"]
-
-# OpenAI's voices, accepted everywhere; each provider maps them to one of its own.
-OPENAI_VOICES = (
-    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
-)  # fmt: skip
-# The seed's voice_style values, as voices the providers understand.
-VOICE_STYLES = {"natural": None, "male": "onyx", "female": "nova", "neutral": "alloy"}
 
 
 class AgentCacheSettings(Protocol):
@@ -122,7 +116,7 @@ class VoiceV2Service:
     ) -> TranscriptionResult:
         """``use_cache=False`` computes even when caching is on (shadow runs measure v2 itself)."""
         started = time.perf_counter()
-        lang = _language(stt_language, language)
+        lang = checked_language(stt_language, language)
         if not 0.0 <= temperature <= 1.0:
             raise InvalidRequest("temperature must be between 0 and 1", param="temperature")
         agent_id = agent_id or context_agent(context)
@@ -203,7 +197,7 @@ class VoiceV2Service:
         )
 
     def validate_stt_language(self, language: str | None) -> str | None:
-        return _language(stt_language, language)
+        return checked_language(stt_language, language)
 
     def known_voices(self) -> set[str]:
         if self._voices is None:
@@ -246,7 +240,7 @@ class VoiceV2Service:
             )
         if not 0.25 <= speed <= 4.0:
             raise InvalidRequest("speed must be between 0.25 and 4.0", param="speed")
-        lang = _language(tts_language, language) or guess_text_language(text)
+        lang = checked_language(tts_language, language) or guess_text_language(text)
         if voice is not None and voice not in self.known_voices():
             raise InvalidRequest(
                 f"voice {voice!r} is unknown; use one of {', '.join(sorted(self.known_voices()))}",
@@ -386,13 +380,6 @@ def _object_metadata(
         "created-at": datetime.now(UTC).isoformat(),
     }
     return {k: v for k, v in meta.items() if v}
-
-
-def _language(check: Callable[[str | None], str | None], value: str | None) -> str | None:
-    try:
-        return check(value)
-    except LanguageError as exc:
-        raise InvalidRequest(str(exc), param="language") from None
 
 
 def _style_voice(style: str) -> str | None:

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import text
 
-from voxshift.config import Settings, mask_url
-from voxshift.core.agent_settings import AgentVoiceSettings
+from voxshift.config import Settings
+from voxshift.core.masking import mask_url
 from voxshift.errors import ConfigError, InvalidRequest, StoreUnavailable
+from voxshift.schemas.agent_settings import AgentVoiceSettings
 from voxshift.services.agents.service import AgentSettingsService
 from voxshift.services.wiring.dependencies import Dependency, DependencyMonitor
 from voxshift.stores.db.engine import Database, is_sqlite

@@ -10,7 +10,6 @@ server does, without any request paying for the probe.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from voxshift.errors import StoreUnavailable
+from voxshift.services.wiring.background import BackgroundLoop
 
 log = logging.getLogger("voxshift.dependencies")
 T = TypeVar("T")
@@ -93,23 +93,19 @@ class DependencyMonitor:
     def __init__(self, dependencies: list[Dependency], interval_s: float = 1.0) -> None:
         self.dependencies = dependencies
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(
+            "voxshift-dependency-monitor", self.probe_all, interval_s=interval_s, logger=log
+        )
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="voxshift-dependency-monitor")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.gather(*(d.probe() for d in self.dependencies))
-            await asyncio.sleep(self.interval_s)
+    async def probe_all(self) -> None:
+        """One round: ping every dependency at once (a probe never raises)."""
+        await asyncio.gather(*(d.probe() for d in self.dependencies))
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -7,67 +7,38 @@ it came through.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from voxshift.config import Settings
 from voxshift.engines.pool import InferencePool
-from voxshift.errors import ConfigError, ProviderUnavailable, StoreUnavailable
-from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
+from voxshift.errors import ConfigError, StoreUnavailable
+from voxshift.legacy.base import LegacyVoiceBackend, LoadableLegacy
+from voxshift.legacy.none import NoLegacyBackend
 from voxshift.services.flags.service import FeatureFlags
+from voxshift.services.metrics.dashboard import rollout_source
 from voxshift.services.metrics.recorder import MigrationMetrics
 from voxshift.services.migration.router import MigrationRouter
 from voxshift.services.migration.shadow import ShadowRunner
 from voxshift.services.voice.cache import VoiceCache
 from voxshift.services.voice.service import VoiceV2Service
 from voxshift.services.wiring.backends import Backends, open_backends
+from voxshift.services.wiring.background import BackgroundLoop
+from voxshift.services.wiring.control import build_flags
 from voxshift.services.wiring.engines import EngineSet, build_engines, build_pool
 from voxshift.stores.objects import ObjectStorage, open_from_settings
+from voxshift.stores.objects.base import SweepableStorage
 
 log = logging.getLogger("voxshift.runtime")
 
 LEGACY_BUCKET = "voice-files"  # PlatformAI-HUB's MINIO_VOICE_BUCKET_NAME default
 
-
-class NoLegacyBackend:
-    """``VOXSHIFT_LEGACY_BACKEND=none``: v2 only; a v2 failure then has nothing to fall back to."""
-
-    name = "legacy:none"
-
-    async def transcribe(
-        self,
-        audio: bytes,
-        language: str = "auto",
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        filename: str | None = None,
-        context: Mapping[str, Any] | None = None,
-    ) -> LegacyTranscript:
-        raise ProviderUnavailable(self.name, "no legacy voice service is configured")
-
-    async def synthesize(
-        self,
-        text: str,
-        language: str = "ru",
-        voice_style: str = "natural",
-        *,
-        format: str = "mp3",
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        context: Mapping[str, Any] | None = None,
-    ) -> LegacySpeech:
-        raise ProviderUnavailable(self.name, "no legacy voice service is configured")
-
-    async def info(self) -> dict[str, Any]:
-        return {"name": self.name, "available": False, "reason": "VOXSHIFT_LEGACY_BACKEND=none"}
-
-    async def aclose(self) -> None:
-        return None
+# The embedded object store enforces the bucket's lifecycle itself (S3 servers do it on their own).
+SWEEP_INTERVAL_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -139,12 +110,26 @@ class VoiceRuntime:
     legacy_pool: InferencePool | None = None  # the reference legacy's own pool (it shuts it down)
     owns_backends: bool = True
     owns_engines: bool = True
+    _loader: BackgroundLoop | None = field(default=None, init=False, repr=False)
+    _sweeper: BackgroundLoop | None = field(default=None, init=False, repr=False)
 
     def pools(self) -> list[InferencePool]:
         """Every inference pool serving requests: v2's, and the in-process legacy's if any."""
         return [self.engines.pool, *([self.legacy_pool] if self.legacy_pool is not None else [])]
 
-    async def start(self, *, watch_flags: bool = True) -> None:
+    def storage_for(self, bucket: str) -> ObjectStorage | None:
+        """The v2 store when it is bound to ``bucket`` (the only one signed URLs are served from)."""
+        objects = self.backends.objects
+        return objects if objects is not None and objects.bucket == bucket else None
+
+    async def start(self, *, watch_flags: bool = True, preload: bool = False, sweep: bool = False) -> None:
+        """Start the background work; every task started here ends in :meth:`aclose`.
+
+        ``preload``: load the models in the background now (``engines.loaded``, hence /readyz, stays
+        False until they are in memory); otherwise each loads on first use and the engines count as
+        ready at once. ``sweep``: enforce the embedded object store's lifecycle hourly (a server's
+        job; S3 servers expire objects themselves, so nothing runs for them).
+        """
         if self.legacy_objects is not None:
             # The reference legacy creates its bucket at start-up, as PlatformAI-HUB's service does.
             try:
@@ -155,8 +140,39 @@ class VoiceRuntime:
         await self.metrics.start()
         self.shadow.start()
         self.backends.monitor.start()
+        objects = self.backends.objects
+        if sweep and self._sweeper is None and isinstance(objects, SweepableStorage):
+            self._sweeper = BackgroundLoop(
+                "voxshift-lifecycle-sweep",
+                functools.partial(_sweep_once, objects),
+                interval_s=SWEEP_INTERVAL_S,
+                logger=log,
+                on_error=lambda exc: log.warning("lifecycle sweep failed: %s", exc),  # retried next hour
+            )
+            self._sweeper.start()
+        if preload and not self.engines.loaded:
+            if self._loader is None:
+                self._loader = BackgroundLoop(
+                    "voxshift-model-load", self.load_models, interval_s=None, logger=log
+                )
+                self._loader.start()
+        else:
+            self.engines.loaded = True
+
+    async def load_models(self) -> None:
+        """Bring the legacy's models and the engines' into memory; sets ``engines.loaded`` at the end."""
+        if isinstance(self.legacy, LoadableLegacy):
+            try:
+                await self.legacy.load()  # the reference legacy's Whisper tiny.en
+            except Exception as exc:  # an unloadable legacy model leaves legacy unavailable, not v2
+                log.warning("could not load the legacy models: %s", exc)
+        await asyncio.to_thread(self.engines.load)  # blocking model reads, off the event loop
 
     async def aclose(self) -> None:
+        for loop in (self._loader, self._sweeper):
+            if loop is not None:
+                await loop.stop()
+        self._loader = self._sweeper = None
         await self.shadow.stop()
         await self.metrics.stop()  # flushes what is pending
         await self.flags.stop()
@@ -170,6 +186,12 @@ class VoiceRuntime:
             await self.backends.aclose()
         if self.owns_engines:
             await self.engines.aclose()
+
+
+async def _sweep_once(objects: SweepableStorage) -> None:
+    removed = await objects.sweep()
+    if removed:
+        log.info("lifecycle sweep removed %d expired objects", removed)
 
 
 async def open_runtime(
@@ -190,12 +212,11 @@ async def open_runtime(
         v2 = VoiceV2Service(engine_set, cache, opened.agent_voice_settings, settings=settings)
         parts = build_legacy(settings, opened)
         legacy, legacy_objects = parts.backend, parts.objects
-        flags = FeatureFlags.from_backends(opened)
+        flags = build_flags(settings, opened.v2_state, opened.database)
         metrics = MigrationMetrics(
             opened.state,
             flush_interval_s=settings.metrics_flush_interval_s,
-            # The effective rollout: 0 while the kill switch is thrown, whatever the percentage says.
-            rollout_source=lambda: float(flags.config.percentages["stt"]) if flags.config.enabled else 0.0,
+            rollout_source=rollout_source(flags),
         )
         metrics.set_breaker_source(
             lambda: {

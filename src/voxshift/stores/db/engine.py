@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from voxshift.config import mask_url
+from voxshift.core.masking import mask_url
 from voxshift.errors import ConfigError, StoreUnavailable, VoxshiftError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from voxshift.core.agent_settings import VersionConflict, validate_agent_id
+from voxshift.core.vocabulary import OPERATIONS
 from voxshift.errors import InvalidRequest
 from voxshift.stores.db.engine import Database
 from voxshift.stores.db.models import (
     NAME_LENGTH,
-    OPERATIONS,
     SYSTEMS,
     FlagChangeRow,
     FlagConfigRow,

@@ -42,7 +42,6 @@ NAMING_CONVENTION = {
 
 AGENT_ID_LENGTH = 128
 NAME_LENGTH = 255
-OPERATIONS = ("stt", "tts")
 SYSTEMS = ("voice_v2", "legacy")
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")

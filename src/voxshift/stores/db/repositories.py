@@ -18,14 +18,13 @@ from sqlalchemy import Row, Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from voxshift.core.agent_settings import (
+from voxshift.core.agent_settings import VersionConflict, validate_agent_id
+from voxshift.errors import InvalidRequest, VoxshiftError
+from voxshift.schemas.agent_settings import (
     AgentVoiceSettings,
     StoredAgentSettings,
-    VersionConflict,
-    validate_agent_id,
     validate_agent_settings,
 )
-from voxshift.errors import InvalidRequest, VoxshiftError
 from voxshift.stores.db.engine import Database
 from voxshift.stores.db.history import (
     Feedback,

@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 
-from voxshift.config import Settings, mask_url
+from voxshift.config import Settings
+from voxshift.core.masking import mask_url
 from voxshift.errors import ConfigError
 from voxshift.stores.objects.base import (
     V2_LIFECYCLE,

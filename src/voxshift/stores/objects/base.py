@@ -121,3 +121,16 @@ class ObjectStorage(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class SweepableStorage(Protocol):
+    """A store that enforces its bucket's lifecycle itself, when told to: the embedded one.
+
+    S3 servers expire objects on their own, so ``S3ObjectStorage`` has no ``sweep``; whoever runs a
+    store checks ``isinstance(store, SweepableStorage)`` and sweeps periodically only then.
+    """
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Delete the objects older than their lifecycle rule allows; return how many."""
+        ...

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
+from voxshift.audio.formats import CONTENT_TYPES, UPLOAD_CONTENT_TYPES
 from voxshift.errors import ConfigError, InvalidRequest
 
 AUDIO_PREFIX = "audio/"
@@ -54,9 +55,7 @@ _ALWAYS_ENCODE = frozenset("%/\\?#")
 
 # Uploads keep the container they arrived in; speech is written in one of the output formats.
 EXTRA_CONTENT_TYPES: dict[str, str] = {
-    "ogg": "audio/ogg",
-    "webm": "audio/webm",
-    "m4a": "audio/mp4",
+    **UPLOAD_CONTENT_TYPES,
     "json": "application/json",
     "txt": "text/plain; charset=utf-8",
     "srt": "application/x-subrip",
@@ -66,9 +65,6 @@ EXTRA_CONTENT_TYPES: dict[str, str] = {
 
 def content_type_for(ext: str) -> str:
     """The real Content-Type for a file extension (the legacy service stored everything as audio/mpeg)."""
-    # Imported here: voxshift.audio loads PyAV (~140 ms), which opening a store must not pay for.
-    from voxshift.audio import CONTENT_TYPES
-
     ext = ext.lower().lstrip(".")
     return CONTENT_TYPES.get(ext) or EXTRA_CONTENT_TYPES.get(ext) or "application/octet-stream"
 

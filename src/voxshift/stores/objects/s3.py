@@ -30,7 +30,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from voxshift.config import mask_url
+from voxshift.core.masking import mask_url
 from voxshift.errors import ConfigError, InvalidRequest, NotFound, StoreUnavailable, VoxshiftError
 from voxshift.stores.objects import signing
 from voxshift.stores.objects.base import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
-from voxshift.config import mask_url
+from voxshift.core.masking import mask_url
 from voxshift.errors import ConfigError
 from voxshift.stores.state.base import Batch, Op, OpResult, StateStore, Subscription
 from voxshift.stores.state.namespaced import NamespacedStore

@@ -21,7 +21,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from voxshift.config import mask_url
+from voxshift.core.masking import mask_url
 from voxshift.errors import StoreUnavailable
 from voxshift.stores.state.base import (
     Batch,
