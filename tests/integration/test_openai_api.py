@@ -322,6 +322,10 @@ def test_full_queue_answers_503_with_retry_after(
             "VOXSHIFT_WHISPER_MODEL_DIR": str(whisper_model_dir),
             "VOXSHIFT_WORKERS": "1",
             "VOXSHIFT_QUEUE_SIZE": "0",
+            # The legacy fallback has a pool of its own (a full v2 queue spills into it): make it
+            # as small, so that both are busy and the answer is the overload 503.
+            "VOXSHIFT_LEGACY_WORKERS": "1",
+            "VOXSHIFT_LEGACY_QUEUE_SIZE": "0",
         },
     )
     try:
