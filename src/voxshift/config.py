@@ -12,8 +12,6 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -28,7 +26,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from voxshift.core.masking import mask_url
 from voxshift.core.vocabulary import FEATURES
 from voxshift.errors import ConfigError
 
@@ -350,60 +347,3 @@ def _one_line(exc: ValidationError, config_file: Path | None) -> str:
 
 def _raw_value(field_name: str, config_file: Path | None) -> str | None:
     return os.environ.get(env_name(field_name))
-
-
-@dataclass(frozen=True)
-class SettingReport:
-    name: str
-    env: str
-    value: str
-    source: str
-
-
-_SECRET_HINTS = ("key", "password", "secret", "token")
-
-
-def mask(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, SecretStr):
-        raw = value.get_secret_value()
-        return "****" + raw[-4:] if len(raw) > 8 else "****"
-    if isinstance(value, BaseModel):
-        return json.dumps(value.model_dump())
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
-
-
-_RESOLVED = {
-    "state_url": "resolved_state_url",
-    "storage_url": "resolved_storage_url",
-    "database_url": "resolved_database_url",
-}
-
-
-def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[SettingReport]:
-    """Every effective value, masked, and where it came from."""
-    env = os.environ if environ is None else environ
-    config_file: Path | None = getattr(settings, "_config_file", None)
-    from_file = read_toml(config_file) if config_file else {}
-    rows = []
-    for name in Settings.model_fields:
-        var = env_name(name)
-        if var in env:
-            source = "environment"
-        elif name in from_file:
-            source = f"file {config_file}"
-        else:
-            source = "default"
-        value = getattr(settings, name)
-        if value is None and name in _RESOLVED:
-            value = getattr(settings, _RESOLVED[name])  # show the embedded default actually used
-        shown = mask(value)
-        if isinstance(value, str) and "://" in value:
-            shown = mask_url(value)
-        if any(h in name for h in _SECRET_HINTS) and not isinstance(value, SecretStr) and value:
-            shown = "****"
-        rows.append(SettingReport(name=name, env=var, value=shown, source=source))
-    return rows

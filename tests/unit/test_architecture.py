@@ -19,6 +19,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "errors": (),
     "core": ("core", "errors"),
     "config": ("core", "errors"),
+    "config_report": ("config", "core", "errors"),
     "schemas": ("schemas", "core", "errors"),
     "audio": ("audio", "core", "errors", "engines.base"),
     "engines": ("engines", "audio", "core", "errors", "config"),

@@ -231,7 +231,7 @@ def show_config(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Print the effective configuration, where each value came from, secrets masked."""
-    from voxshift.config import describe
+    from voxshift.config_report import describe
 
     state: State = ctx.obj
     rows = describe(state.settings())

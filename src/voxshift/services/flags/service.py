@@ -349,7 +349,7 @@ class FeatureFlags:
 def env_is_explicit(settings: Settings) -> bool:
     """Whether any VOICE_V2_{ENABLED,ROLLOUT_PERCENTAGE,FEATURES} came from the environment or the
     --config file rather than the defaults."""
-    from voxshift.config import describe
+    from voxshift.config_report import describe
 
     return any(r.source != "default" for r in describe(settings) if r.name in _ENV_FIELDS)
 
