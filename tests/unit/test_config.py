@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from voxshift.config import describe, load_settings
+from voxshift.config import load_settings
+from voxshift.config_report import describe
 from voxshift.core.masking import mask_url
 from voxshift.core.vocabulary import FEATURES as FEATURE_KEYS
 from voxshift.errors import ConfigError
