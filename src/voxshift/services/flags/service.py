@@ -266,11 +266,7 @@ class FeatureFlags:
         actor: str,
         reason: str,
     ) -> FlagConfig:
-        return await self.update(
-            lambda c: c.with_listed("allow", user_id=user_id, agent_id=agent_id, remove=remove),
-            actor=actor,
-            reason=reason,
-        )
+        return await self._listed("allow", user_id, agent_id, remove, actor, reason)
 
     async def deny(
         self,
@@ -281,8 +277,19 @@ class FeatureFlags:
         actor: str,
         reason: str,
     ) -> FlagConfig:
+        return await self._listed("deny", user_id, agent_id, remove, actor, reason)
+
+    async def _listed(
+        self,
+        kind: Literal["allow", "deny"],
+        user_id: str | None,
+        agent_id: str | None,
+        remove: bool,
+        actor: str,
+        reason: str,
+    ) -> FlagConfig:
         return await self.update(
-            lambda c: c.with_listed("deny", user_id=user_id, agent_id=agent_id, remove=remove),
+            lambda c: c.with_listed(kind, user_id=user_id, agent_id=agent_id, remove=remove),
             actor=actor,
             reason=reason,
         )
