@@ -147,6 +147,7 @@ def main() -> None:
             server.stop()
 
     summary = report.summary()
+    bursted = burst.summary()
     figures = {
         "mode": args.mode,
         "clients": args.clients,
@@ -173,13 +174,13 @@ def main() -> None:
         else [],
         "readyz_status": ready["status"],
         "burst_clients": args.burst_clients,
-        "burst_requests": burst.summary()["requests"],
-        "burst_throughput_rps": burst.summary()["throughput_rps"],
-        "burst_p95_s": burst.summary()["p95_s"],
-        "burst_share_503": round(burst.summary()["status_503"] / max(1, burst.summary()["requests"]), 4),
-        "burst_max_503_s": burst.summary()["max_503_s"],
-        "burst_p95_503_s": burst.summary()["p95_503_s"],
-        "burst_hangs": burst.summary()["hangs"],
+        "burst_requests": bursted["requests"],
+        "burst_throughput_rps": bursted["throughput_rps"],
+        "burst_p95_s": bursted["p95_s"],
+        "burst_share_503": round(bursted["status_503"] / max(1, bursted["requests"]), 4),
+        "burst_max_503_s": bursted["max_503_s"],
+        "burst_p95_503_s": bursted["p95_503_s"],
+        "burst_hangs": bursted["hangs"],
         "burst_max_answer_s": round(max((r.seconds for r in burst.records), default=0.0), 3),
         "readyz_after_burst": after_burst["status"],
     }

@@ -19,6 +19,7 @@ Three guarantees beyond a plain thread pool:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import math
 import threading
@@ -62,22 +63,10 @@ class PoolSnapshot:
     stalled: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "workers": self.workers,
-            "capacity": self.capacity,
-            "in_flight": self.in_flight,
-            "running": self.running,
-            "queued": self.queued,
-            "completed": self.completed,
-            "rejected": self.rejected,
-            "abandoned": self.abandoned,
-            "stuck_threads": self.stuck_threads,
-            "service_ms": round(self.service_ms, 1),
-            "expected_wait_s": round(self.expected_wait_s, 3),
-            "last_progress_age_s": round(self.last_progress_age_s, 3),
-            "stalled": self.stalled,
-        }
+        data = dataclasses.asdict(self)
+        for name, digits in (("service_ms", 1), ("expected_wait_s", 3), ("last_progress_age_s", 3)):
+            data[name] = round(data[name], digits)
+        return data
 
 
 class _Job:
