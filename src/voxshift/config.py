@@ -152,6 +152,16 @@ class Settings(BaseSettings):
     shadow_sample_rate: float = Field(0.0, ge=0.0, le=1.0)  # share of legacy STT also run on v2
     shadow_queue_size: int = Field(8, ge=1)
     metrics_flush_interval_s: float = Field(1.0, gt=0, le=60)
+    # Fine metric buckets beside the hourly seed keys: the rollout criteria read a window at this
+    # resolution (seconds; 1 for tests) and they are kept metrics_fine_retention_s.
+    metrics_resolution_s: int = Field(10, ge=1, le=3600)
+    metrics_fine_retention_s: int = Field(2 * 86400, ge=60)
+    # Rollout controller (issue 11): every `serve` runs the loop, one replica (the lease holder) acts.
+    rollout_controller: bool = True
+    rollout_plan: Path | None = None  # a TOML plan; default: the seed's schedule (voxshift rollout plan)
+    rollout_lease_s: float = Field(10.0, gt=0, le=600)
+    rollout_webhooks: Annotated[list[str], NoDecode] = Field(default_factory=list)  # POSTed on transitions
+    request_memory_ttl_s: int = Field(7 * 86400, ge=60)  # which system served a request id (feedback)
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
@@ -240,6 +250,25 @@ class Settings(BaseSettings):
                 return json.loads(value)
             except json.JSONDecodeError:
                 raise ValueError("not valid JSON") from None
+        return value
+
+    @field_validator("rollout_webhooks", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        """A JSON array or comma-separated URLs; each must be http(s)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    raise ValueError("not valid JSON") from None
+            else:
+                value = [u.strip() for u in text.split(",") if u.strip()]
+        if isinstance(value, list):
+            for url in value:
+                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                    raise ValueError(f"each webhook must be an http(s) URL, got {url!r}")
         return value
 
     # --- derived --------------------------------------------------------------------------------
