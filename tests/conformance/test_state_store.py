@@ -128,6 +128,22 @@ async def test_compare_and_set(store: StateStore) -> None:
     assert wins.count(True) == 1
 
 
+async def test_compare_and_set_refreshes_the_ttl(store: StateStore) -> None:
+    # The rollout lease renews itself with compare_and_set(value, value, ttl_s): it must extend.
+    await store.set("lease", b"me|1", ttl_s=TTL)
+    assert await store.compare_and_set("lease", b"me|1", b"me|1", ttl_s=30)
+    await asyncio.sleep(PAST_TTL)
+    assert await store.get("lease") == b"me|1"
+    remaining = await store.ttl("lease")
+    assert remaining is not None and 29 < remaining <= 30
+    assert await store.compare_and_set("lease", b"me|1", b"me|1", ttl_s=TTL)
+    await asyncio.sleep(PAST_TTL)
+    assert not await store.compare_and_set("lease", b"me|1", b"me|1", ttl_s=30)  # expired = absent
+    assert await store.get("lease") is None
+    assert await store.compare_and_set("lease", None, b"you|2")
+    assert await store.ttl("lease") is None  # without ttl_s a write clears the TTL, like SET
+
+
 async def test_incr_is_atomic_under_200_concurrent_callers(store: StateStore) -> None:
     results = await asyncio.gather(*(store.incr("hits") for _ in range(200)))
     assert sorted(results) == list(range(1, 201))
