@@ -1,0 +1,461 @@
+"""The rollout state machine: where the migration is, and what moves it.
+
+``pending → running(phase, step) → paused → rolled_back → halted → completed`` (+ ``aborted``).
+Every function here is pure: it takes the plan, the current :class:`RolloutState`, ``now`` and
+what was measured, and returns a :class:`Transition` (or None). The controller service stores the
+new state, applies its :class:`Target` to the feature flags, writes the history row and sends the
+webhooks; this module decides.
+
+Rules (issue 11 §2, Argo Rollouts' steps/analysis/abort, judged on voice traffic):
+
+* ``tick`` (each interval, by the leader): a failed criterion that is not ``dry_run`` - in the
+  step's window or in the recent window - or v2's breakers open longer than ``breaker_open``
+  rolls back, from ``running`` and from ``paused`` alike (a pause freezes promotion, never safety).
+  In ``running``: when the step's minimum duration has passed and every criterion passes, the
+  rollout moves to the next step, the next phase (once approved, when the phase asks for approval)
+  or ``completed``. Still undecided long after the minimum (``max_duration``, default twice the
+  minimum): pause and say which criteria lack samples; never promote on ``pending``. The kill switch
+  turned off by a person while running: pause (the controller never overrides a person's kill).
+* A rollback applies ``on_failure`` (``previous``: the level before; ``zero``: 0 %; ``kill``: the
+  kill switch) and turns off the features the failed phase added. It counts; past
+  ``max_rollbacks`` the rollout is ``halted``. After a rollback it waits for a person: ``resume``
+  retries the phase from its first step (``--force`` and a reason when halted).
+* Operator commands: ``start``, ``pause``, ``resume``, ``promote`` (approval, or ``force`` to move
+  on regardless of the criteria), ``rollback``, ``abort`` (everyone back to legacy, terminal).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal, Protocol, get_args
+
+from voxshift.core.rollout.plan import Phase, Plan, Step
+from voxshift.core.vocabulary import FEATURES
+from voxshift.errors import InvalidRequest, VoxshiftError
+
+StateName = Literal["pending", "running", "paused", "rolled_back", "halted", "completed", "aborted"]
+STATES: tuple[StateName, ...] = get_args(StateName)
+TransitionKind = Literal[
+    "start", "step_up", "promote", "complete", "rollback", "halt", "pause", "resume", "approve", "abort"
+]
+ACTIVE: tuple[StateName, ...] = ("running", "paused")  # the controller evaluates criteria
+CONTROLLER = "rollout-controller"
+FORMAT = 1
+
+
+class RolloutRefused(VoxshiftError):
+    """The command does not apply in the rollout's current state (409; CLI exit 1)."""
+
+    status = 409
+    code = "rollout_refused"
+    error_type = "invalid_request_error"
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the feature flags must say: the kill switch, a percentage per operation, and exactly
+    which of the seed's features are on (the others off)."""
+
+    enabled: bool = False
+    stt: int = 0
+    tts: int = 0
+    features: frozenset[str] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "stt": self.stt, "tts": self.tts, "features": sorted(self.features)}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Target:
+        return cls(bool(doc["enabled"]), int(doc["stt"]), int(doc["tts"]), frozenset(doc["features"]))
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    state: StateName = "pending"
+    phase: int = -1  # index into plan.phases; -1 before the start
+    step: int = 0
+    since: float = 0.0  # the current step began: its criteria read [since, now)
+    entered: float = 0.0  # the current state was entered
+    resumed: float = 0.0  # the pending clock (max_duration) restarts on resume
+    started: float = 0.0  # the rollout began: the baseline window for legacy
+    rollbacks: int = 0
+    approved: bool = False  # a person approved promotion out of the current phase
+    seq: int = 0  # transitions so far
+    applied: int = 0  # transitions whose flags, history and webhooks are done (an outbox)
+    target: Target = Target()
+    reason: str = ""
+    plan_digest: str = ""
+    # The last transition as stored (kind, actor, numbers...): the controller writes its history row
+    # and webhook from here, so a leader that dies half-way leaves the next one able to finish.
+    event: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending_apply(self) -> bool:
+        return self.applied < self.seq
+
+    def dumps(self) -> bytes:
+        doc = asdict(self)
+        doc["target"] = self.target.to_json()
+        doc["format"] = FORMAT
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def loads(cls, raw: bytes | str) -> RolloutState:
+        try:
+            doc = json.loads(raw)
+            if doc.pop("format", FORMAT) != FORMAT:
+                raise ValueError("unknown format")
+            doc["target"] = Target.from_json(doc["target"])
+            state = cls(**doc)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidRequest(f"stored rollout state is unreadable: {exc}", param="rollout") from None
+        if state.state not in STATES:
+            raise InvalidRequest(f"stored rollout state {state.state!r} is unknown", param="rollout")
+        return state
+
+
+class CriterionLike(Protocol):
+    """What the machine reads of a criterion's result (core.rollout.criteria.CriterionResult)."""
+
+    @property
+    def metric(self) -> str: ...
+    @property
+    def operation(self) -> str | None: ...
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def min_samples(self) -> int: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one interval measured. ``results``: the criteria on the step's window (they decide
+    promotion); ``recent``: the same criteria on the last interval only (a fault shows there at
+    once instead of being diluted by days of healthy traffic; only their failures count)."""
+
+    results: Sequence[CriterionLike] = ()
+    recent: Sequence[CriterionLike] = ()
+    breakers_open_s: float = 0.0  # how long v2's breakers have been open without a break
+    killed: bool = False  # the flags' kill switch is off
+
+    def numbers(self) -> dict[str, Any]:
+        return {
+            "criteria": [r.to_dict() for r in self.results],
+            "recent": [r.to_dict() for r in self.recent],
+            "breakers_open_s": round(self.breakers_open_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Transition:
+    seq: int
+    kind: TransitionKind
+    at: float
+    actor: str
+    reason: str
+    before: RolloutState
+    after: RolloutState
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+# --- targets -------------------------------------------------------------------------------------
+
+
+def step_target(plan: Plan, phase: int, step: int) -> Target:
+    p = plan.phases[phase]
+    s = p.steps[step]
+    return Target(True, s.stt_percentage, s.tts_percentage, frozenset(p.features))
+
+
+def failure_target(plan: Plan, state: RolloutState) -> Target:
+    """Where ``on_failure`` sends the rollout from ``state``: the features the failed phase added are
+    off in every case; the percentages go to the level before (``previous``), to 0 (``zero``), or
+    the kill switch goes off (``kill``, percentages kept for when it is turned back on)."""
+    before_features: frozenset[str] = (
+        frozenset(plan.phases[state.phase - 1].features) if state.phase > 0 else frozenset()
+    )
+    if state.step > 0:  # a step-up inside a phase adds no features
+        before = step_target(plan, state.phase, state.step - 1)
+    elif state.phase > 0:
+        prev = plan.phases[state.phase - 1]
+        before = step_target(plan, state.phase - 1, len(prev.steps) - 1)
+    else:
+        before = Target(True, 0, 0, frozenset())
+    features = before.features if state.step > 0 else before_features
+    if plan.on_failure == "previous":
+        return replace(before, features=features)
+    if plan.on_failure == "zero":
+        return Target(True, 0, 0, features)
+    return Target(False, before.stt, before.tts, features)
+
+
+def max_pending_s(phase: Phase, step: Step) -> float:
+    return phase.max_duration_s if phase.max_duration_s is not None else 2 * step.min_duration_s
+
+
+# --- the interval tick ---------------------------------------------------------------------------
+
+
+def tick(plan: Plan, state: RolloutState, now: float, ev: Evaluation) -> Transition | None:
+    """The controller's decision for this interval, or None (nothing changes)."""
+    if state.state not in ACTIVE or not 0 <= state.phase < len(plan.phases):
+        return None
+    failed = _failures(ev)
+    breaker_limit = plan.breaker_open_s if plan.breaker_open_s is not None else plan.interval_s
+    if ev.breakers_open_s >= breaker_limit:
+        failed.insert(0, f"v2 breakers open for {ev.breakers_open_s:.0f}s (limit {breaker_limit:.0f}s)")
+    if failed:
+        return _rollback(plan, state, now, CONTROLLER, "; ".join(failed), ev.numbers())
+    if state.state != "running":
+        return None
+    if ev.killed:
+        return _go(
+            state,
+            "pause",
+            now,
+            CONTROLLER,
+            "the kill switch was turned off by a person",
+            ev.numbers(),
+            state="paused",
+        )
+    phase = plan.phases[state.phase]
+    step = phase.steps[state.step]
+    elapsed = now - state.since
+    verdict = overall(ev.results)
+    if elapsed >= step.min_duration_s and verdict == "pass":
+        return _advance(plan, state, now, CONTROLLER, "every criterion passed", ev.numbers())
+    if verdict == "pending" and now - max(state.since, state.resumed) >= max_pending_s(phase, step):
+        waiting = [
+            f"{_label(r)} ({r.samples}/{r.min_samples} samples)"
+            for r in ev.results
+            if r.verdict == "pending" and not r.dry_run
+        ]
+        reason = f"criteria still pending {_dur(elapsed)} into the step: " + ", ".join(waiting)
+        return _go(state, "pause", now, CONTROLLER, reason, ev.numbers(), state="paused")
+    return None
+
+
+def overall(results: Sequence[CriterionLike]) -> str:
+    acting = [r for r in results if not r.dry_run]
+    if any(r.verdict == "fail" for r in acting):
+        return "fail"
+    return "pass" if all(r.verdict == "pass" for r in acting) else "pending"
+
+
+def _failures(ev: Evaluation) -> list[str]:
+    out: list[str] = []
+    for where, results in (("", ev.results), ("last interval: ", ev.recent)):
+        out.extend(
+            f"{where}{r.detail or _label(r)}" for r in results if r.verdict == "fail" and not r.dry_run
+        )
+    return out
+
+
+def _label(r: CriterionLike) -> str:
+    return f"{r.metric}[{r.operation}]" if r.operation else r.metric
+
+
+def _dur(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _advance(
+    plan: Plan, state: RolloutState, now: float, actor: str, reason: str, numbers: dict[str, Any]
+) -> Transition | None:
+    phase = plan.phases[state.phase]
+    if state.step + 1 < len(phase.steps):
+        nxt = state.step + 1
+        return _go(
+            state,
+            "step_up",
+            now,
+            actor,
+            reason,
+            numbers,
+            state="running",
+            step=nxt,
+            since=now,
+            resumed=now,
+            target=step_target(plan, state.phase, nxt),
+        )
+    if phase.approval and not state.approved:
+        return None  # waits for `voxshift rollout promote`; status says so
+    if state.phase + 1 < len(plan.phases):
+        nxt = state.phase + 1
+        return _go(
+            state,
+            "promote",
+            now,
+            actor,
+            reason,
+            numbers,
+            state="running",
+            phase=nxt,
+            step=0,
+            since=now,
+            resumed=now,
+            approved=False,
+            target=step_target(plan, nxt, 0),
+        )
+    return _go(state, "complete", now, actor, reason, numbers, state="completed")
+
+
+def _rollback(
+    plan: Plan, state: RolloutState, now: float, actor: str, reason: str, numbers: dict[str, Any]
+) -> Transition:
+    rollbacks = state.rollbacks + 1
+    halted = rollbacks > plan.max_rollbacks
+    kind: TransitionKind = "halt" if halted else "rollback"
+    if halted:
+        reason = f"{reason} (rollback {rollbacks} > max_rollbacks {plan.max_rollbacks}: halted)"
+    return _go(
+        state,
+        kind,
+        now,
+        actor,
+        reason,
+        numbers,
+        state="halted" if halted else "rolled_back",
+        rollbacks=rollbacks,
+        approved=False,
+        target=failure_target(plan, state),
+    )
+
+
+def _go(
+    cur: RolloutState,
+    kind: TransitionKind,
+    now: float,
+    actor: str,
+    reason: str,
+    numbers: dict[str, Any],
+    /,
+    **changes: Any,
+) -> Transition:
+    seq = cur.seq + 1
+    after = replace(cur, entered=now, seq=seq, reason=reason, **changes)
+    event = {
+        "seq": seq,
+        "kind": kind,
+        "at": now,
+        "actor": actor,
+        "reason": reason,
+        "from_state": cur.state,
+        "from_phase": cur.phase,
+        "from_step": cur.step,
+        "numbers": numbers,
+    }
+    after = replace(after, event=event)
+    return Transition(seq, kind, now, actor, reason, cur, after, numbers)
+
+
+# --- operator commands ---------------------------------------------------------------------------
+
+
+def start(plan: Plan, state: RolloutState, now: float, actor: str, reason: str, digest: str) -> Transition:
+    if state.state not in ("pending", "aborted", "completed"):
+        raise RolloutRefused(f"a rollout is already {state.state}; abort it first to start over")
+    fresh = RolloutState(seq=state.seq, applied=state.applied)
+    return _go(
+        fresh,
+        "start",
+        now,
+        actor,
+        reason or "rollout started",
+        {},
+        state="running",
+        phase=0,
+        step=0,
+        since=now,
+        resumed=now,
+        started=now,
+        plan_digest=digest,
+        target=step_target(plan, 0, 0),
+    )
+
+
+def pause(state: RolloutState, now: float, actor: str, reason: str) -> Transition:
+    if state.state != "running":
+        raise RolloutRefused(f"only a running rollout can be paused; it is {state.state}")
+    return _go(state, "pause", now, actor, reason, {}, state="paused")
+
+
+def resume(
+    plan: Plan, state: RolloutState, now: float, actor: str, reason: str, *, force: bool = False
+) -> Transition:
+    if state.state == "paused":
+        return _go(state, "resume", now, actor, reason, {}, state="running", resumed=now)
+    if state.state == "halted" and not force:
+        raise RolloutRefused(
+            f"the rollout halted after {state.rollbacks} rollbacks; resuming needs --force and a reason"
+        )
+    if state.state in ("rolled_back", "halted"):
+        # Retry the failed phase from its first step with a fresh window.
+        return _go(
+            state,
+            "resume",
+            now,
+            actor,
+            reason,
+            {},
+            state="running",
+            step=0,
+            since=now,
+            resumed=now,
+            target=step_target(plan, state.phase, 0),
+        )
+    raise RolloutRefused(f"nothing to resume: the rollout is {state.state}")
+
+
+def promote(
+    plan: Plan, state: RolloutState, now: float, actor: str, reason: str, *, force: bool = False
+) -> Transition | None:
+    """Approve promotion out of the current phase (the controller promotes at its next interval
+    once the criteria pass), or with ``force`` move on now whatever the criteria say."""
+    if state.state not in ACTIVE:
+        raise RolloutRefused(f"only a running or paused rollout can be promoted; it is {state.state}")
+    if force:
+        moved = _advance(plan, replace(state, approved=True), now, actor, reason, {"forced": True})
+        assert moved is not None
+        return moved
+    if state.approved:
+        return None
+    return _go(state, "approve", now, actor, reason, {}, approved=True)
+
+
+def rollback(plan: Plan, state: RolloutState, now: float, actor: str, reason: str) -> Transition:
+    if state.state not in ACTIVE:
+        raise RolloutRefused(f"only a running or paused rollout can be rolled back; it is {state.state}")
+    return _rollback(plan, state, now, actor, reason, {"manual": True})
+
+
+def abort(state: RolloutState, now: float, actor: str, reason: str) -> Transition:
+    """Stop for good: every user back to legacy (0 %, features off); ``start`` may begin again."""
+    if state.state in ("pending", "aborted"):
+        raise RolloutRefused(f"nothing to abort: the rollout is {state.state}")
+    return _go(
+        state, "abort", now, actor, reason, {}, state="aborted", target=Target(True, 0, 0, frozenset())
+    )
+
+
+def applied(state: RolloutState) -> RolloutState:
+    """The state once its transitions' side effects are done."""
+    return replace(state, applied=state.seq)
+
+
+def all_features() -> tuple[str, ...]:
+    return FEATURES
