@@ -106,6 +106,8 @@ class RolloutState:
     def loads(cls, raw: bytes | str) -> RolloutState:
         try:
             doc = json.loads(raw)
+            if not isinstance(doc, dict):
+                raise ValueError(f"a JSON object was expected, not {type(doc).__name__}")
             if doc.pop("format", FORMAT) != FORMAT:
                 raise ValueError("unknown format")
             doc["target"] = Target.from_json(doc["target"])
@@ -185,14 +187,16 @@ def failure_target(plan: Plan, state: RolloutState) -> Target:
     before_features: frozenset[str] = (
         frozenset(plan.phases[state.phase - 1].features) if state.phase > 0 else frozenset()
     )
-    if state.step > 0:  # a step-up inside a phase adds no features
+    if state.step > 0:  # the percentages of the step before
         before = step_target(plan, state.phase, state.step - 1)
     elif state.phase > 0:
         prev = plan.phases[state.phase - 1]
         before = step_target(plan, state.phase - 1, len(prev.steps) - 1)
     else:
         before = Target(True, 0, 0, frozenset())
-    features = before.features if state.step > 0 else before_features
+    # Even from a later step of the phase (whose level before already had them): the failure may be
+    # the new features meeting more traffic, and `resume` turns them back on with the phase's step 0.
+    features = before_features
     if plan.on_failure == "previous":
         return replace(before, features=features)
     if plan.on_failure == "zero":
@@ -274,7 +278,14 @@ def _dur(seconds: float) -> str:
 
 
 def _advance(
-    plan: Plan, state: RolloutState, now: float, actor: str, reason: str, numbers: dict[str, Any]
+    plan: Plan,
+    state: RolloutState,
+    now: float,
+    actor: str,
+    reason: str,
+    numbers: dict[str, Any],
+    *,
+    force: bool = False,
 ) -> Transition | None:
     phase = plan.phases[state.phase]
     if state.step + 1 < len(phase.steps):
@@ -292,7 +303,7 @@ def _advance(
             resumed=now,
             target=step_target(plan, state.phase, nxt),
         )
-    if phase.approval and not state.approved:
+    if phase.approval and not (state.approved or force):
         return None  # waits for `voxshift rollout promote`; status says so
     if state.phase + 1 < len(plan.phases):
         nxt = state.phase + 1
@@ -370,7 +381,7 @@ def start(plan: Plan, state: RolloutState, now: float, actor: str, reason: str, 
     if state.state not in ("pending", "aborted", "completed"):
         raise RolloutRefused(f"a rollout is already {state.state}; abort it first to start over")
     fresh = RolloutState(seq=state.seq, applied=state.applied)
-    return _go(
+    moved = _go(
         fresh,
         "start",
         now,
@@ -386,6 +397,14 @@ def start(plan: Plan, state: RolloutState, now: float, actor: str, reason: str, 
         plan_digest=digest,
         target=step_target(plan, 0, 0),
     )
+    # The history row says where it came from (a new start after `aborted` or `completed`).
+    event = {
+        **moved.after.event,
+        "from_state": state.state,
+        "from_phase": state.phase,
+        "from_step": state.step,
+    }
+    return replace(moved, before=state, after=replace(moved.after, event=event))
 
 
 def pause(state: RolloutState, now: float, actor: str, reason: str) -> Transition:
@@ -399,7 +418,7 @@ def resume(
 ) -> Transition:
     if state.state == "paused":
         return _go(state, "resume", now, actor, reason, {}, state="running", resumed=now)
-    if state.state == "halted" and not force:
+    if state.state == "halted" and not (force and reason.strip()):
         raise RolloutRefused(
             f"the rollout halted after {state.rollbacks} rollbacks; resuming needs --force and a reason"
         )
@@ -429,7 +448,9 @@ def promote(
     if state.state not in ACTIVE:
         raise RolloutRefused(f"only a running or paused rollout can be promoted; it is {state.state}")
     if force:
-        moved = _advance(plan, replace(state, approved=True), now, actor, reason, {"forced": True})
+        # Not recorded as an approval: a forced step-up inside an approval phase leaves the end of
+        # the phase waiting for one, and the transition's `before` is the state as it was.
+        moved = _advance(plan, state, now, actor, reason, {"forced": True}, force=True)
         assert moved is not None
         return moved
     if state.approved:
