@@ -106,7 +106,7 @@ async def test_two_503s_then_success_is_one_delivery_in_three_attempts(
 ) -> None:
     receiver.fail_next(503, times=2)
     hooks = notifier([receiver.url], waits)
-    hooks.start()
+    await hooks.start()
     hooks.notify(EVENT)
     assert await hooks.drain(30)
     await hooks.aclose()
@@ -122,7 +122,7 @@ async def test_two_503s_then_success_is_one_delivery_in_three_attempts(
 
 async def test_the_body_is_the_event_as_json_with_a_slack_text(receiver: Receiver, waits: Waits) -> None:
     hooks = notifier([receiver.url], waits)
-    hooks.start()
+    await hooks.start()
     hooks.notify(EVENT)
     hooks.notify({"event": "promoted", "text": "canary -> pilot", "at": datetime(2026, 1, 2, tzinfo=UTC)})
     assert await hooks.drain(30)
@@ -138,7 +138,7 @@ async def test_the_body_is_the_event_as_json_with_a_slack_text(receiver: Receive
 async def test_a_400_is_not_retried(receiver: Receiver, waits: Waits) -> None:
     receiver.fail_next(400)
     hooks = notifier([receiver.url], waits)
-    hooks.start()
+    await hooks.start()
     hooks.notify(EVENT)
     hooks.notify(EVENT)  # the next event is still delivered
     assert await hooks.drain(30)
@@ -151,7 +151,7 @@ async def test_a_400_is_not_retried(receiver: Receiver, waits: Waits) -> None:
 async def test_gives_up_after_five_attempts_with_growing_backoff(receiver: Receiver, waits: Waits) -> None:
     receiver.fail_next(502, times=10)
     hooks = notifier([receiver.url], waits)
-    hooks.start()
+    await hooks.start()
     hooks.notify(EVENT)
     assert await hooks.drain(30)
     await hooks.aclose()
@@ -164,7 +164,7 @@ async def test_jitter_spreads_the_backoff_around_the_exponential(receiver: Recei
     receiver.fail_next(503, times=2)
     waits = Waits()
     hooks = WebhookNotifier([receiver.url], sleep=waits, rand=lambda: 1.0, jitter=0.2, backoff_s=0.1)
-    hooks.start()
+    await hooks.start()
     hooks.notify(EVENT)
     assert await hooks.drain(30)
     await hooks.aclose()
@@ -175,7 +175,7 @@ async def test_429_honours_retry_after_up_to_the_cap(receiver: Receiver, waits: 
     receiver.fail_next(429, times=2)
     receiver.retry_after = "120"
     hooks = notifier([receiver.url], waits, retry_after_cap_s=30)
-    hooks.start()
+    await hooks.start()
     hooks.notify(EVENT)
     assert await hooks.drain(30)
     receiver.retry_after = "3"
@@ -200,7 +200,7 @@ def test_retry_after_takes_seconds_or_an_http_date() -> None:
 async def test_connection_errors_are_retried(waits: Waits) -> None:
     url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
     hooks = notifier([url], waits, max_attempts=3)
-    hooks.start()
+    await hooks.start()
     hooks.notify(EVENT)
     assert await hooks.drain(30)
     await hooks.aclose()
@@ -212,7 +212,7 @@ async def test_connection_errors_are_retried(waits: Waits) -> None:
 async def test_a_timed_out_attempt_is_retried(receiver: Receiver, waits: Waits) -> None:
     receiver.hang_next(60)
     hooks = notifier([receiver.url], waits, timeout_s=0.2)
-    hooks.start()
+    await hooks.start()
     hooks.notify(EVENT)
     assert await hooks.drain(30)
     await hooks.aclose()
@@ -225,7 +225,7 @@ async def test_a_hanging_receiver_blocks_neither_the_caller_nor_another_url(
 ) -> None:
     receiver.hang_next(60)
     hooks = notifier([receiver.url, other_receiver.url], waits, timeout_s=30, grace_s=0.1)
-    hooks.start()
+    await hooks.start()
     for i in range(3):
         hooks.notify({**EVENT, "n": i})  # returns at once: notify is not even a coroutine
     slow, fast = (hooks.stats()[webhook_label(r.url)] for r in (receiver, other_receiver))
@@ -242,7 +242,7 @@ async def test_a_full_queue_drops_the_oldest_and_counts_it(receiver: Receiver, w
     for i in range(5):
         hooks.notify({**EVENT, "n": i})  # not started yet: everything queues
     assert hooks.dropped == 2
-    hooks.start()
+    await hooks.start()
     assert await hooks.drain(30)
     await hooks.aclose()
     assert [r.json["n"] for r in receiver.requests] == [2, 3, 4]

@@ -181,8 +181,9 @@ class WebhookNotifier:
         return {webhook_label(t.url): t.stats for t in self._targets}
 
     # --- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> None:
-        """One delivery task per URL (idempotent); events queued before this are sent now."""
+    async def start(self) -> None:
+        """One delivery task per URL (idempotent); events queued before this are sent now.
+        (A coroutine only so that it reads like the other services' ``await x.start()``.)"""
         if self._closed:
             raise RuntimeError("the webhook notifier is closed")
         for target in self._targets:
