@@ -24,7 +24,6 @@ from voxshift.core.rollout.machine import (
     abort,
     applied,
     failure_target,
-    max_pending_s,
     pause,
     promote,
     resume,
@@ -428,7 +427,7 @@ def test_pending_past_max_duration_pauses_naming_the_metrics_and_their_samples()
     tts_pending = FakeResult(metric="latency_p95_ms", operation="tts", verdict="pending", samples=3)
     dry_pending = FakeResult(metric="cache_hit_rate", verdict="pending", dry_run=True, samples=0)
     before = at(0)
-    assert max_pending_s(CANARY, CANARY.steps[0]) == 6 * DAY  # default: twice the step's minimum
+    assert CANARY.max_duration_for(CANARY.steps[0]) == 6 * DAY  # default: twice the step's minimum
     e = ev(PASS, PENDING, tts_pending, dry_pending)
     assert tick(PLAN, before, T0 + 6 * DAY - 1, e) is None
     now = T0 + 6 * DAY

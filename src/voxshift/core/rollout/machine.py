@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol, get_args
 
-from voxshift.core.rollout.plan import Phase, Plan, Step
+from voxshift.core.rollout.plan import Plan
 from voxshift.core.vocabulary import FEATURES
 from voxshift.errors import InvalidRequest, VoxshiftError
 
@@ -204,10 +204,6 @@ def failure_target(plan: Plan, state: RolloutState) -> Target:
     return Target(False, before.stt, before.tts, features)
 
 
-def max_pending_s(phase: Phase, step: Step) -> float:
-    return phase.max_duration_s if phase.max_duration_s is not None else 2 * step.min_duration_s
-
-
 # --- the interval tick ---------------------------------------------------------------------------
 
 
@@ -216,7 +212,7 @@ def tick(plan: Plan, state: RolloutState, now: float, ev: Evaluation) -> Transit
     if state.state not in ACTIVE or not 0 <= state.phase < len(plan.phases):
         return None
     failed = _failures(ev)
-    breaker_limit = plan.breaker_open_s if plan.breaker_open_s is not None else plan.interval_s
+    breaker_limit = plan.breaker_open
     if ev.breakers_open_s >= breaker_limit:
         failed.insert(0, f"v2 breakers open for {ev.breakers_open_s:.0f}s (limit {breaker_limit:.0f}s)")
     if failed:
@@ -239,7 +235,7 @@ def tick(plan: Plan, state: RolloutState, now: float, ev: Evaluation) -> Transit
     verdict = overall(ev.results)
     if elapsed >= step.min_duration_s and verdict == "pass":
         return _advance(plan, state, now, CONTROLLER, "every criterion passed", ev.numbers())
-    if verdict == "pending" and now - max(state.since, state.resumed) >= max_pending_s(phase, step):
+    if verdict == "pending" and now - max(state.since, state.resumed) >= phase.max_duration_for(step):
         waiting = [
             f"{_label(r)} ({r.samples}/{r.min_samples} samples)"
             for r in ev.results
