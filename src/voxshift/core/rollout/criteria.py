@@ -42,7 +42,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from voxshift.core.regression import RegressionDetector
 from voxshift.core.rollout.plan import Bound, Criterion, Phase, Step
@@ -201,7 +201,14 @@ def evaluate_all(
     return out
 
 
-def overall(results: Sequence[CriterionResult]) -> Verdict:
+class Judged(Protocol):
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def dry_run(self) -> bool: ...
+
+
+def overall(results: Sequence[Judged]) -> Verdict:
     """Dry-run results aside: any fail fails, all pass passes (none at all passes), else pending."""
     acting = [r for r in results if not r.dry_run]
     if any(r.verdict == "fail" for r in acting):

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol, get_args
 
+from voxshift.core.rollout.criteria import overall
 from voxshift.core.rollout.plan import Plan
 from voxshift.core.vocabulary import FEATURES
 from voxshift.errors import InvalidRequest, VoxshiftError
@@ -244,13 +245,6 @@ def tick(plan: Plan, state: RolloutState, now: float, ev: Evaluation) -> Transit
         reason = f"criteria still pending {_dur(elapsed)} into the step: " + ", ".join(waiting)
         return _go(state, "pause", now, CONTROLLER, reason, ev.numbers(), state="paused")
     return None
-
-
-def overall(results: Sequence[CriterionLike]) -> str:
-    acting = [r for r in results if not r.dry_run]
-    if any(r.verdict == "fail" for r in acting):
-        return "fail"
-    return "pass" if all(r.verdict == "pass" for r in acting) else "pending"
 
 
 def _failures(ev: Evaluation) -> list[str]:
