@@ -22,6 +22,7 @@ from voxshift.cli.db import db_app
 from voxshift.cli.flags import flags_app
 from voxshift.cli.metrics import metrics_command
 from voxshift.cli.regression import regression_command
+from voxshift.cli.report import readiness_command, report_command
 from voxshift.errors import EXIT_USAGE, TextTooLong, VoxshiftError
 
 T = TypeVar("T")
@@ -41,6 +42,8 @@ app.add_typer(agents_app, name="agents")
 app.command("metrics")(metrics_command)
 app.add_typer(flags_app, name="flags")
 app.command("regression")(regression_command)
+app.command("report")(report_command)
+app.command("readiness")(readiness_command)
 
 
 @app.callback()
