@@ -182,6 +182,14 @@ class VersionConflict(VoxshiftError):
     exit_code = EXIT_FAILURE  # the input was fine; re-read and retry
 
 
+class Conflict(InvalidRequest):
+    """The request contradicts what is already recorded (e.g. a second rating of one request):
+    retrying it unchanged can never succeed, so it is the caller's input, like a 400."""
+
+    status = 409
+    code = "conflict"
+
+
 class Forbidden(VoxshiftError):
     """A request carried credentials that do not grant it (e.g. a tampered or expired signed URL)."""
 

@@ -305,6 +305,31 @@ async def test_feedback_filters_and_aggregates_per_system_and_operation(db: Data
         assert info.value.param == "rating"
 
 
+async def test_feedback_rating_sums_are_one_aggregate_with_plain_numbers(db: Database) -> None:
+    """count, sum and sum of squares per (system, operation) in [since, until): the rollout's mean
+    rating and its interval; ints on both backends (PostgreSQL sums SMALLINT as BIGINT)."""
+    feedback = FeedbackRepository(db)
+    ratings: list[tuple[System, Operation, int, int]] = [
+        ("voice_v2", "stt", 5, 0),
+        ("voice_v2", "stt", 3, 1),
+        ("legacy", "stt", 4, 2),
+        ("voice_v2", "tts", 2, 3),
+        ("voice_v2", "stt", 1, 4),  # at the end of the window: outside it
+    ]
+    for system, op, rating, hour in ratings:
+        await feedback.add(
+            user_id="u", system=system, operation=op, rating=rating, at=T0 + timedelta(hours=hour)
+        )
+    sums = await feedback.rating_sums(since=T0, until=T0 + timedelta(hours=4))
+    assert {k: (v.count, v.total, v.total_sq) for k, v in sums.items()} == {
+        ("voice_v2", "stt"): (2, 8, 34),
+        ("legacy", "stt"): (1, 4, 16),
+        ("voice_v2", "tts"): (1, 2, 4),
+    }
+    assert all(type(v.count) is int and type(v.total) is int for v in sums.values())
+    assert await feedback.rating_sums(since=T0 + timedelta(days=1)) == {}
+
+
 _FEEDBACK = {"user_id": "'u'", "operation": "'stt'", "system": "'legacy'", "rating": "3"}
 
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from voxshift import __version__
-from voxshift.api import health, migration, native, openai_audio
+from voxshift.api import feedback, health, migration, native, openai_audio
 from voxshift.api.body_limit import MULTIPART_SLACK, BodyLimit, json_body_limit
 from voxshift.api.errors import install_error_handlers
 from voxshift.api.objects import objects_router
@@ -58,11 +58,14 @@ def create_app(
         upload_limit_text=f"{settings.max_upload_mb:g} MB",
         other_limit=json_body_limit(settings.max_text_chars),
     )
+    # Outside the body limit, so that its 413 names the request too.
+    app.add_middleware(feedback.RequestIds)
 
     app.include_router(health.router)
     app.include_router(openai_audio.router)
     app.include_router(native.router)
     app.include_router(migration.router)
+    app.include_router(feedback.router)
     # Resolved on first use (not per request): the embedded key lives in a file under data_dir.
     app.include_router(objects_router(storage_for, functools.cache(lambda: signing_key(settings))))
     return app

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxshift.api.deps import caller, migration_router, voice_service
+from voxshift.api.feedback import remember
 from voxshift.api.openai_audio import read_upload, result_headers
 
 router = APIRouter(prefix="/v2")
@@ -39,6 +40,7 @@ async def transcribe(
     )
     result = routed.result
     headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
+    headers |= remember(request, routed, "stt", who)
     return JSONResponse(result.to_dict() | routed.routing(), headers=headers)
 
 
@@ -91,6 +93,7 @@ async def synthesize(
             else "object storage is unavailable; the audio is inline"
         )
     headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
+    headers |= remember(request, routed, "tts", who)
     return JSONResponse(payload, headers=headers)
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxshift.api.deps import caller, migration_router, voice_service
+from voxshift.api.feedback import remember
 from voxshift.api.subtitles import to_srt, to_vtt
 from voxshift.core.language import language_name
 from voxshift.engines.base import Task
@@ -88,6 +89,7 @@ async def _transcribe(
     )
     result = routed.result
     headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
+    headers |= remember(request, routed, "stt", who)
     return render_transcription(result, response_format, granularities, headers)
 
 
@@ -218,7 +220,7 @@ async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
         user_id=who.user_id,
         agent_id=who.agent_id,
     )
-    return audio_response(routed.result, routed.headers())
+    return audio_response(routed.result, routed.headers() | remember(request, routed, "tts", who))
 
 
 @router.get("/v1/models")

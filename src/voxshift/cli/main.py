@@ -19,6 +19,7 @@ import typer
 from voxshift.cli.agents import agents_app
 from voxshift.cli.common import State, fail, read_bounded, table
 from voxshift.cli.db import db_app
+from voxshift.cli.feedback import feedback_app
 from voxshift.cli.flags import flags_app
 from voxshift.cli.metrics import metrics_command
 from voxshift.cli.regression import regression_command
@@ -42,6 +43,7 @@ app.add_typer(agents_app, name="agents")
 app.command("metrics")(metrics_command)
 app.add_typer(flags_app, name="flags")
 app.command("regression")(regression_command)
+app.add_typer(feedback_app, name="feedback")
 app.command("report")(report_command)
 app.command("readiness")(readiness_command)
 

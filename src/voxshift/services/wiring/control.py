@@ -1,5 +1,5 @@
 """The control plane's services, opened from the configuration: feature flags and their audit log,
-per-agent voice settings, the migration dashboard and the regression check.
+per-agent voice settings, the migration dashboard, the regression check and user feedback.
 
 Each ``open_*`` opens exactly the stores its service needs and closes them on exit. The CLI reaches
 the stores only through here (and ``services.wiring.database`` for the schema), and the runtime
@@ -17,6 +17,8 @@ from voxshift.config import Settings
 from voxshift.core.flags import FlagConfig
 from voxshift.errors import StoreUnavailable
 from voxshift.services.agents.service import AgentSettingsService
+from voxshift.services.feedback.memory import Health, RequestMemory
+from voxshift.services.feedback.service import FeedbackService
 from voxshift.services.flags.service import FeatureFlags, env_is_explicit
 from voxshift.services.flags.store import DB_KEY
 from voxshift.services.metrics.dashboard import MigrationDashboard, rollout_source
@@ -24,17 +26,19 @@ from voxshift.services.metrics.recorder import MigrationMetrics
 from voxshift.services.migration.regression import RegressionService
 from voxshift.services.wiring.backends import open_backends
 from voxshift.stores.db.engine import Database
-from voxshift.stores.db.history import FlagChange
+from voxshift.stores.db.history import FeedbackRepository, FlagChange
 from voxshift.stores.db.repositories import AgentSettingsRepository, FlagAuditRepository, FlagConfigRepository
 from voxshift.stores.state import NamespacedStore, open_state_store
 from voxshift.stores.state.base import StateStore
 
 __all__ = [
     "FlagChange",
+    "build_feedback",
     "build_flags",
     "flag_history",
     "open_agent_settings",
     "open_dashboard",
+    "open_feedback",
     "open_flags",
     "open_regression",
 ]
@@ -151,3 +155,28 @@ async def open_regression(settings: Settings, *, rollback: bool = False) -> Asyn
         if flags is not None:
             await flags.stop()
         await backends.aclose()
+
+
+def build_feedback(
+    settings: Settings, v2_state: StateStore, database: Database, health: Health | None = None
+) -> FeedbackService:
+    """The feedback service over the v2 view of the state store (where request ids are remembered)
+    and the settings database (where ratings are filed); the runtime builds its own here too, with
+    the state store's ``health`` so that its writer skips an outage at once."""
+    memory = RequestMemory(v2_state, ttl_s=settings.request_memory_ttl_s, health=health)
+    return FeedbackService(memory, FeedbackRepository(database))
+
+
+@asynccontextmanager
+async def open_feedback(settings: Settings) -> AsyncIterator[FeedbackService]:
+    """The feedback service over the configured stores, as a running server's (no writer: a command
+    only reads what the servers remembered)."""
+    db = await Database.open(settings.resolved_database_url)
+    try:
+        raw = open_state_store(settings.resolved_state_url)
+        try:
+            yield build_feedback(settings, NamespacedStore(raw, settings.voice_v2_redis_namespace), db)
+        finally:
+            await raw.aclose()
+    finally:
+        await db.aclose()

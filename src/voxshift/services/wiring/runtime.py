@@ -19,6 +19,7 @@ from voxshift.engines.pool import InferencePool
 from voxshift.errors import ConfigError, StoreUnavailable
 from voxshift.legacy.base import LegacyVoiceBackend, LoadableLegacy
 from voxshift.legacy.none import NoLegacyBackend
+from voxshift.services.feedback.service import FeedbackService
 from voxshift.services.flags.service import FeatureFlags
 from voxshift.services.metrics.dashboard import rollout_source
 from voxshift.services.metrics.recorder import MigrationMetrics
@@ -28,7 +29,7 @@ from voxshift.services.voice.cache import VoiceCache
 from voxshift.services.voice.service import VoiceV2Service
 from voxshift.services.wiring.backends import Backends, open_backends
 from voxshift.services.wiring.background import BackgroundLoop
-from voxshift.services.wiring.control import build_flags
+from voxshift.services.wiring.control import build_feedback, build_flags
 from voxshift.services.wiring.engines import EngineSet, build_engines, build_pool
 from voxshift.stores.objects import ObjectStorage, open_from_settings
 from voxshift.stores.objects.base import SweepableStorage
@@ -106,6 +107,7 @@ class VoiceRuntime:
     metrics: MigrationMetrics
     shadow: ShadowRunner
     router: MigrationRouter
+    feedback: FeedbackService  # request ids remembered (its writer runs from start to aclose) and ratings
     legacy_objects: ObjectStorage | None = None  # the reference legacy's bucket store, owned here
     legacy_pool: InferencePool | None = None  # the reference legacy's own pool (it shuts it down)
     owns_backends: bool = True
@@ -138,6 +140,7 @@ class VoiceRuntime:
                 log.warning("legacy bucket not ready: %s", exc.message)
         await self.flags.start(watch=watch_flags)
         await self.metrics.start()
+        self.feedback.memory.start()
         self.shadow.start()
         self.backends.monitor.start()
         objects = self.backends.objects
@@ -175,6 +178,7 @@ class VoiceRuntime:
         self._loader = self._sweeper = None
         await self.shadow.stop()
         await self.metrics.stop()  # flushes what is pending
+        await self.feedback.memory.stop()  # writes the request ids still queued
         await self.flags.stop()
         await self.backends.monitor.stop()
         with contextlib.suppress(Exception):
@@ -231,6 +235,7 @@ async def open_runtime(
             queue_size=settings.shadow_queue_size,
         )
         router = MigrationRouter(v2, legacy, flags, metrics, v2_budget_s=settings.v2_budget_s, shadow=shadow)
+        feedback = build_feedback(settings, opened.v2_state, opened.database, opened.state_dependency)
     except BaseException:
         if legacy_objects is not None:
             await legacy_objects.aclose()
@@ -249,6 +254,7 @@ async def open_runtime(
         metrics=metrics,
         shadow=shadow,
         router=router,
+        feedback=feedback,
         legacy_objects=legacy_objects,
         legacy_pool=parts.pool,
         owns_backends=backends is None,

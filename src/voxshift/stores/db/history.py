@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from voxshift.core.agent_settings import VersionConflict, validate_agent_id
+from voxshift.core.rollout.window import RatingStats
 from voxshift.core.vocabulary import OPERATIONS
 from voxshift.errors import InvalidRequest
 from voxshift.stores.db.engine import Database
@@ -317,6 +318,29 @@ class FeedbackRepository:
             rows = (await conn.execute(stmt)).all()
         # PostgreSQL's avg() of integers is NUMERIC (Decimal); SQLite's is a float.
         return [FeedbackAggregate(r.system, r.operation, int(r.n), float(r.mean)) for r in rows]
+
+    async def rating_sums(
+        self, *, since: datetime, until: datetime | None = None
+    ) -> dict[tuple[str, str], RatingStats]:
+        """Count, sum and sum of squares of the ratings per (system, operation) in [since, until):
+        one aggregate query whose cost does not grow with the rows it reads out, and enough for a
+        mean and its confidence interval (the rollout's feedback criteria)."""
+        t = UserFeedbackRow
+        stmt = (
+            select(
+                t.system,
+                t.operation,
+                func.count().label("n"),
+                func.sum(t.rating).label("total"),
+                func.sum(t.rating * t.rating).label("total_sq"),
+            )
+            .where(and_(True, *_window(since, until)))
+            .group_by(t.system, t.operation)
+        )
+        async with self.db.begin() as conn:
+            rows = (await conn.execute(stmt)).all()
+        # int(): PostgreSQL's sum() of SMALLINT is BIGINT, of integers NUMERIC; SQLite's an int.
+        return {(r.system, r.operation): RatingStats(int(r.n), int(r.total), int(r.total_sq)) for r in rows}
 
 
 def _window(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:

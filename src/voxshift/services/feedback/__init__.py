@@ -1,0 +1,1 @@
+"""User feedback per request: which system served each request id, and the ratings filed against it."""
