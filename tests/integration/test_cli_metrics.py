@@ -57,7 +57,9 @@ def populate(env: dict[str, str]) -> None:
                 metrics.record_fallback("stt", "voice_v2", "legacy", "timeout")
             metrics.record_total_failure("stt")
             metrics.record_shadow("stt", wer=0.02, v2_ms=400, legacy_ms=300, v2_ok=True, legacy_ok=True)
-            assert await metrics.flush() == 1208
+            for hit in (True, True, True, False):
+                metrics.record_cache("stt", hit)
+            assert await metrics.flush() == 1212
         finally:
             await store.aclose()
 
@@ -71,6 +73,10 @@ def test_metrics_json_shows_what_the_servers_flushed(env: dict[str, str]) -> Non
     dash = json.loads(proc.stdout)
     assert dash["window_hours"] == 2
     assert dash["current_rollout_percentage"] == 10.0
+    # What each operation really gets: VOICE_V2_FEATURES is unset here, so both features are off.
+    assert dash["rollout_percentages"] == {"stt": 0.0, "tts": 0.0}
+    assert dash["cache_hit_rates"]["stt"] == {"hits": 3, "lookups": 4, "rate": 0.75}
+    assert dash["cache_hit_rates"]["tts"] == {"hits": 0, "lookups": 0, "rate": None}
     assert dash["system_comparison"]["stt"]["requests"] == {"voice_v2": 300, "legacy": 900}
     assert dash["error_rates"]["stt"] == {"voice_v2": 6 / 300, "legacy": 9 / 900}
     assert dash["error_types"]["stt"]["voice_v2"] == {"TimeoutError": 6}
@@ -93,6 +99,7 @@ def test_metrics_table(env: dict[str, str]) -> None:
     assert ("stt", "voice_v2", "300") in rows and ("stt", "legacy", "900") in rows
     assert ("tts", "voice_v2", "0") in rows
     assert "TimeoutError 6" in out and "6 (2.00%)" in out  # fallbacks per v2 request
+    assert "cache hits" in out and "75.00% of 4" in out
     assert "p95 ms" in out and "verdict" in out
 
 
@@ -133,7 +140,10 @@ def test_rollout_shown_is_the_stored_flag_configuration(env: dict[str, str]) -> 
     assert changed.returncode == 0, changed.stderr
     proc = run(env, "metrics")
     assert proc.returncode == 0, proc.stderr
-    assert "rollout 25%" in proc.stdout.splitlines()[0]
+    assert "rollout 25% (stt 0%, tts 0%)" in proc.stdout.splitlines()[0]  # both features off
+    on = run(env, "flags", "set", "--feature", "stt=true", "--reason", "canary")
+    assert on.returncode == 0, on.stderr
+    assert "rollout 25% (stt 25%, tts 0%)" in run(env, "metrics").stdout.splitlines()[0]
     killed = run(env, "flags", "kill", "--reason", "incident")
     assert killed.returncode == 0, killed.stderr
-    assert "rollout 0%" in run(env, "metrics").stdout.splitlines()[0]
+    assert "rollout 0% (stt 0%, tts 0%)" in run(env, "metrics").stdout.splitlines()[0]

@@ -18,6 +18,7 @@ from tests.fixtures.redis_server import RedisServer
 from voxshift.core.stats import LatencyHistogram, bucket_index, nearest_rank
 from voxshift.services.metrics import store as ms
 from voxshift.services.metrics.recorder import MigrationMetrics
+from voxshift.services.metrics.rollups import ROLLUP_PREFIX
 from voxshift.stores.state import StateStore, open_state_store
 
 HOUR = 498_000  # a fixed unix hour (2026-10): key names are predictable, TTLs are real-time anyway
@@ -83,6 +84,12 @@ async def assert_week_ttl(store: StateStore, key: str) -> None:
 
 
 async def metric_keys(store: StateStore) -> list[str]:
+    """The seed's hour keys (the rollups beside them have tests of their own:
+    tests/integration/test_metrics_traffic.py)."""
+    return sorted([key async for key in store.scan(ms.PREFIX) if not key.startswith(ROLLUP_PREFIX)])
+
+
+async def all_metric_keys(store: StateStore) -> list[str]:
     return sorted([key async for key in store.scan(ms.PREFIX)])
 
 
@@ -98,7 +105,7 @@ async def test_operations_appear_after_a_flush_with_exact_counts_sums_and_ttls(s
     metrics.record_operation("stt", "voice_v2", 12.0, False, error_type="TimeoutError")
     metrics.record_operation("stt", "voice_v2", 7.0, False, error_type="ProviderError")
     metrics.record_operation("stt", "legacy", 800.0, True)
-    assert await metric_keys(store) == []  # nothing reaches the store before a flush
+    assert await all_metric_keys(store) == []  # nothing reaches the store before a flush
 
     assert await metrics.flush() == 9
     ops_key = ms.operations_key("stt", "voice_v2", HOUR)
@@ -273,8 +280,8 @@ async def test_the_dashboard_reads_one_batch_of_hour_keys_and_never_scans(store:
     metrics = MigrationMetrics(counting, clock=Clock())  # type: ignore[arg-type]
     await metrics.get_migration_dashboard_data(hours=168)
     assert counting.calls == ["execute"]
-    # (2 operations x 2 systems x 2 keys + 2 operations x 4 keys) per hour.
-    assert counting.batch_sizes == [168 * (2 * 2 * 2 + 2 * 4)]
+    # (2 operations x 2 systems x 2 keys + 2 operations x 5 keys) per hour.
+    assert counting.batch_sizes == [168 * (2 * 2 * 2 + 2 * 5)]
 
 
 # --- batching --------------------------------------------------------------------------------------
@@ -287,11 +294,13 @@ async def test_100k_records_touch_the_store_once_at_flush(store: StateStore) -> 
         metrics.record_operation("stt", "voice_v2" if i % 4 else "legacy", float(i % 2000), i % 100 != 0)
     assert counting.calls == []
     assert metrics.pending_records == 100_000
-    assert await metric_keys(store) == []
+    assert await all_metric_keys(store) == []
 
     assert await metrics.flush() == 100_000
     assert counting.calls == ["execute"]  # ONE pipelined batch, nothing else
-    assert counting.batch_sizes[0] < 400  # deltas, not records: bounded by keys x fields
+    # Deltas, not records: bounded by keys x fields (4 hour keys, and one rollup hash per tier:
+    # 10 s, minute, hour, day), ~80 latency buckets each.
+    assert counting.batch_sizes[0] < 800
     v2 = decoded(await store.hgetall(ms.operations_key("stt", "voice_v2", HOUR)))
     legacy = decoded(await store.hgetall(ms.operations_key("stt", "legacy", HOUR)))
     assert v2["count"] == 75_000 and legacy["count"] == 25_000

@@ -101,6 +101,6 @@ async def synthesize(
 async def cache_stats(request: Request) -> dict[str, Any]:
     service = voice_service(request)
     return {
-        "enabled": service.cache is not None and service.settings.voice_v2_features.caching_enabled,
+        "enabled": service.cache is not None and service.caching_enabled,
         "operations": service.cache.stats.snapshot() if service.cache is not None else {},
     }

@@ -2,9 +2,10 @@
 
 Reads the hour keys every voxshift process flushes into (``migration:voice_v2:*`` in the raw store:
 Redis when VOXSHIFT_STATE_URL names one, else the embedded SQLite file), so it shows the whole
-fleet's traffic, not this process's. The rollout percentage shown is the stored flag configuration's
-(STT; 0 while the kill switch is thrown), falling back to VOICE_V2_ROLLOUT_PERCENTAGE when none is
-stored yet.
+fleet's traffic, not this process's. The rollout shown is the stored flag configuration's, falling
+back to VOICE_V2_ROLLOUT_PERCENTAGE when none is stored yet: first the seed's single figure (STT's
+percentage, 0 while the kill switch is thrown), then what each operation really gets (also 0 while
+its feature is off).
 """
 
 from __future__ import annotations
@@ -78,12 +79,17 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}%"
+
+
 def render(dash: dict[str, Any]) -> str:
-    rollout = dash["current_rollout_percentage"]
+    per_op = dash.get("rollout_percentages") or {}
+    each = ", ".join(f"{op} {_percent(value)}" for op, value in per_op.items())
     lines = [
         f"migration metrics: last {dash['window_hours']} hour bucket(s) "
         f"({dash['hours']['first']}..{dash['hours']['last']}, unix hours); "
-        f"rollout {'-' if rollout is None else f'{rollout:g}%'}",
+        f"rollout {_percent(dash['current_rollout_percentage'])}" + (f" ({each})" if each else ""),
         "",
     ]
     rows: list[list[str]] = []
@@ -123,6 +129,7 @@ def render(dash: dict[str, Any]) -> str:
     for op, comparison in dash["system_comparison"].items():
         fallback = dash["fallback_rates"][op]
         shadow = dash["shadow"][op]
+        cache = dash["cache_hit_rates"][op]
         verdict = comparison["regression"]
         rows.append(
             [
@@ -135,13 +142,14 @@ def render(dash: dict[str, Any]) -> str:
                 f"{_pct(shadow['agreement_rate'])} of {shadow['compared_transcripts']}"
                 if shadow["compared_transcripts"]
                 else "-",
+                f"{_pct(cache['rate'])} of {cache['lookups']}" if cache["lookups"] else "-",
                 verdict["status"],
             ]
         )
         if verdict["status"] == "regression" or sum(comparison["requests"].values()):
             notes += [f"{op}: {reason}" for reason in verdict["reasons"]]  # no traffic: nothing to say
     headers = ["operation", "v2 share", "p95 v2/legacy", "errors v2/legacy", "fallbacks", "total failures"]
-    lines.append(table([*headers, "shadow agreement", "verdict"], rows))
+    lines.append(table([*headers, "shadow agreement", "cache hits", "verdict"], rows))
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)

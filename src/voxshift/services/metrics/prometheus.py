@@ -101,6 +101,12 @@ class MigrationPrometheus:
             ["operation"],
             registry=r,
         )
+        self.cache = Counter(
+            "voxshift_migration_cache_lookups",
+            "voice_v2 cache lookups of routed requests, by outcome (hit or miss).",
+            ["operation", "outcome"],
+            registry=r,
+        )
         self.shadow = Counter(
             "voxshift_migration_shadow_comparisons",
             "Shadow comparisons (legacy answered, v2 ran in the background) by outcome.",

@@ -5,19 +5,23 @@ request path, a request failing when Redis did) and kept only sums, so its own p
 not be computed. Here:
 
 * **Recording** (``record_*``) is synchronous, in-process and O(1): it adds to an aggregate keyed
-  by (operation, system, hour) - counters and a fixed-bucket latency histogram - and bumps the
-  Prometheus series. It never awaits, never touches the store and never raises: a bad argument is
-  counted in ``invalid_records`` and dropped. It is safe from worker threads (one short lock).
+  by (operation, system, time slot of the finest rollup tier) - counters and a fixed-bucket latency
+  histogram - and bumps the Prometheus series. It never awaits, never touches the store and never
+  raises: a bad argument is counted in ``invalid_records`` and dropped. It is safe from worker
+  threads (one short lock).
 * **Flushing** (``start()`` runs it every ``flush_interval_s``; ``flush()`` on demand) swaps the
   aggregate for an empty one and sends the deltas as ONE pipelined batch of HINCRBY/HINCRBYFLOAT +
-  EXPIRE (layout: :mod:`voxshift.services.metrics.store`). If the store is down the batch is
-  dropped, its records are counted in ``lost_records`` and the next flush starts afresh: at most one
-  interval of data is lost per failed flush, and nothing waits for the store to come back. (No
-  retry: a pipeline that failed half-way may have applied part of its increments, and re-sending
-  would count them twice.)
+  EXPIRE: the seed's hour keys (layout: :mod:`voxshift.services.metrics.store`) and, in the same
+  batch, the rollups at every resolution (:mod:`voxshift.services.metrics.rollups`). If the store is
+  down the batch is dropped, its records are counted in ``lost_records`` and the next flush starts
+  afresh: at most one interval of data is lost per failed flush, and nothing waits for the store to
+  come back. (No retry: a pipeline that failed half-way may have applied part of its increments,
+  and re-sending would count them twice.)
 * **Reading** (``window()``, ``get_migration_dashboard_data()``) fetches exactly the hour keys of
   the window in one batch - no SCAN, no KEYS - so it covers every process that flushed into the
   store; this process's unflushed last second is not included (``await flush()`` first if needed).
+  ``traffic(since, until)`` reads any window at the finest resolution from the rollups, one batch of
+  a bounded number of keys (:func:`voxshift.core.time_buckets.cover`) whatever the traffic.
 """
 
 from __future__ import annotations
@@ -29,23 +33,34 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 from voxshift.core.regression import RegressionDetector
+from voxshift.core.rollout.window import TrafficWindow
 from voxshift.core.stats import WindowStats
+from voxshift.core.time_buckets import check_tiers, cover, slot_of, span, tiers_for
 from voxshift.core.vocabulary import OPERATIONS
+from voxshift.services.metrics import dashboard, rollups
 from voxshift.services.metrics import store as ms
 from voxshift.services.metrics.prometheus import BreakerSource, MigrationPrometheus
 from voxshift.stores.state import Batch, StateStore
+
+if TYPE_CHECKING:
+    from voxshift.config import Settings
 
 log = logging.getLogger("voxshift.metrics")
 
 SYSTEM_V2 = "voice_v2"
 SYSTEM_LEGACY = "legacy"
-RolloutSource = Callable[[], float | int | Awaitable[float | int | None] | None]
+# A number is the seed's single percentage (for every operation); a mapping gives one per operation
+# ("stt", "tts") and, under "current", the figure shown as the seed's current_rollout_percentage.
+RolloutValue = float | int | Mapping[str, float] | None
+RolloutSource = Callable[[], RolloutValue | Awaitable[RolloutValue]]
+DEFAULT_RESOLUTION_S = 10
+DEFAULT_FINE_RETENTION_S = 2 * 86400
 
 
 class MigrationMetrics:
@@ -60,9 +75,17 @@ class MigrationMetrics:
         rollout_source: RolloutSource | None = None,
         detector: RegressionDetector | None = None,
         retention_s: float = ms.RETENTION_S,
+        resolution_s: int = DEFAULT_RESOLUTION_S,
+        fine_retention_s: float = DEFAULT_FINE_RETENTION_S,
     ) -> None:
         if not flush_interval_s > 0:
             raise ValueError("flush_interval_s must be > 0")
+        # Rollup tiers, finest first (the configured resolution rounded down to one that nests).
+        self.resolutions = tiers_for(int(resolution_s))
+        coarse = max(float(fine_retention_s), rollups.COARSE_RETENTION_S)
+        self.retentions = (float(fine_retention_s), *(coarse for _ in self.resolutions[1:]))
+        check_tiers(self.resolutions, self.retentions)
+        self._fine = self.resolutions[0]
         self.store = store  # the RAW store: the seed's keys are not namespaced
         self.flush_interval_s = flush_interval_s
         self.clock = clock
@@ -82,6 +105,14 @@ class MigrationMetrics:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    @classmethod
+    def from_settings(cls, store: StateStore, settings: Settings, **kwargs: Any) -> MigrationMetrics:
+        """Flush interval, rollup resolution and fine retention from the settings."""
+        kwargs.setdefault("flush_interval_s", settings.metrics_flush_interval_s)
+        kwargs.setdefault("resolution_s", settings.metrics_resolution_s)
+        kwargs.setdefault("fine_retention_s", settings.metrics_fine_retention_s)
+        return cls(store, **kwargs)
+
     # --- recording (synchronous, O(1), never raises) ---------------------------------------------
     def record_operation(
         self,
@@ -98,12 +129,12 @@ class MigrationMetrics:
             op, sys_ = ms.part(operation), ms.part(system)
             duration = float(duration_ms)
             kind = ms.part(error_type) if error_type is not None else None
-            hour = ms.hour_of(self.clock())
+            slot = int(self.clock() // self._fine)
             with self._lock:
                 pending = self._pending
-                stats = pending.operations.get((op, sys_, hour))
+                stats = pending.operations.get((op, sys_, slot))
                 if stats is None:
-                    stats = pending.operations[(op, sys_, hour)] = WindowStats()
+                    stats = pending.operations[(op, sys_, slot)] = WindowStats()
                 stats.add(duration, bool(success), kind)
                 pending.records += 1
             prom = self.prometheus
@@ -118,9 +149,11 @@ class MigrationMetrics:
         """A request that ``from_system`` could not serve went to ``to_system``."""
         try:
             op, why = ms.part(operation), ms.part(reason)
-            key = ms.fallbacks_key(op, ms.hour_of(self.clock()))
+            now = self.clock()
+            key = ms.fallbacks_key(op, ms.hour_of(now))
             with self._lock:
                 pending = self._pending
+                pending.count(int(now // self._fine), rollups.counter_field(op, rollups.FALLBACKS))
                 pending.add(key, "count")
                 pending.add(key, "reason:" + why)
                 pending.add(key, f"path:{ms.part(from_system)}>{ms.part(to_system)}")
@@ -133,13 +166,31 @@ class MigrationMetrics:
         """Both systems failed the request: the user got an error."""
         try:
             op = ms.part(operation)
-            key = ms.total_failures_key(op, ms.hour_of(self.clock()))
+            now = self.clock()
+            key = ms.total_failures_key(op, ms.hour_of(now))
             with self._lock:
                 self._pending.add(key, "count")
+                self._pending.count(int(now // self._fine), rollups.counter_field(op, rollups.TOTAL_FAILURES))
                 self._pending.records += 1
             self.prometheus.child(self.prometheus.total_failures, op).inc()
         except Exception:
             self._invalid("record_total_failure")
+
+    def record_cache(self, operation: str, hit: bool) -> None:
+        """One v2 cache lookup for ``operation``: answered from the cache (``hit``) or not. Only
+        real lookups are recorded (the router's rule: a request with caching off is no lookup)."""
+        try:
+            op = ms.part(operation)
+            outcome = "hit" if hit else "miss"
+            now = self.clock()
+            key = ms.cache_key(op, ms.hour_of(now))
+            with self._lock:
+                self._pending.add(key, outcome)
+                self._pending.count(int(now // self._fine), rollups.counter_field(op, "cache_" + outcome))
+                self._pending.records += 1
+            self.prometheus.child(self.prometheus.cache, op, outcome).inc()
+        except Exception:
+            self._invalid("record_cache")
 
     def record_decision(self, operation: str, system: str, reason: str) -> None:
         """The router sent a request to ``system`` because of ``reason`` (percentage, allowlist...)."""
@@ -227,7 +278,9 @@ class MigrationMetrics:
             if not pending.records:
                 return 0
             try:
-                batch = ms.build_batch(pending, self.retention_s)
+                batch = ms.build_batch(
+                    pending, self.retention_s, resolutions=self.resolutions, retentions=self.retentions
+                )
                 await self.store.execute(batch)
             except Exception as exc:  # StoreUnavailable, mostly; anything else is lost the same way
                 self.lost_records += pending.records
@@ -290,7 +343,7 @@ class MigrationMetrics:
         for hour in hours_:
             batch.hgetall(ms.operations_key(op, sys_, hour)).hgetall(ms.latency_key(op, sys_, hour))
         results = await self.store.execute(batch)
-        return ms.window_stats(_pairs(results))
+        return ms.window_stats(ms.pairs(results))
 
     async def get_migration_dashboard_data(self, hours: int = 24, now: float | None = None) -> dict[str, Any]:
         """The seed's dashboard (current_rollout_percentage, error_rates, latency_metrics,
@@ -299,51 +352,46 @@ class MigrationMetrics:
         at = self.clock() if now is None else now
         hours_ = ms.hours_window(at, hours)
         systems = (SYSTEM_V2, SYSTEM_LEGACY)
-        batch = Batch()
-        for op in self.operations:
-            for sys_ in systems:
-                for hour in hours_:
-                    batch.hgetall(ms.operations_key(op, sys_, hour)).hgetall(ms.latency_key(op, sys_, hour))
-            for key in (ms.fallbacks_key, ms.total_failures_key, ms.decisions_key, ms.shadow_key):
-                for hour in hours_:
-                    batch.hgetall(key(op, hour))
-        results = iter(await self.store.execute(batch))
-        n = len(hours_)
-        raw: dict[str, dict[str, Any]] = {}
-        for op in self.operations:
-            entry: dict[str, Any] = {}
-            for sys_ in systems:
-                entry[sys_] = ms.window_stats(_pairs([next(results) for _ in range(2 * n)]))
-            for name in ("fallbacks", "total_failures", "decisions", "shadow"):
-                entry[name] = ms.merge_counters(_hashes([next(results) for _ in range(n)]))
-            raw[op] = entry
-        return ms.build_dashboard(
+        results = await self.store.execute(dashboard.read_batch(self.operations, systems, hours_))
+        raw = dashboard.raw_windows(results, self.operations, systems, len(hours_))
+        current, per_operation = await self._rollout()
+        return dashboard.build_dashboard(
             raw,
             hours=hours,
             hour_range=(hours_[0], hours_[-1]),
             generated_at=at,
-            rollout=await self._rollout(),
+            rollout=current,
+            rollouts=per_operation,
             detector=self.detector,
             systems=systems,
         )
 
-    async def _rollout(self) -> float | None:
+    async def traffic(self, since: float, until: float | None = None) -> TrafficWindow:
+        """Both operations over ``[since, until)`` from the rollups every process flushes into: one
+        batch of a bounded number of HGETALLs (:func:`voxshift.core.time_buckets.cover`), whatever
+        the traffic. ``until=None`` is now, the current (partial) slot included. The window is
+        aligned to the finest resolution (``since`` rounded up, ``until`` up to its slot's end) and
+        widened where the finer slots are past their retention; ``start`` and ``end`` of the result
+        are the span actually read. This process's unflushed records are not in it (``await
+        flush()`` first for them). Raises StoreUnavailable when the store is down."""
+        now = self.clock()
+        end = (slot_of(now, self._fine) + 1) * self._fine if until is None else until
+        slots = cover(since, end, self.resolutions, now=now, retentions=self.retentions)
+        read = span(slots)
+        window = TrafficWindow(start=since, end=end) if read is None else TrafficWindow(*read)
+        if slots:
+            hashes = await self.store.execute(rollups.read_batch(slots))
+            rollups.accumulate(window, hashes, (SYSTEM_V2, SYSTEM_LEGACY))
+        return window
+
+    async def _rollout(self) -> tuple[float | None, dict[str, float] | None]:
         if self.rollout_source is None:
-            return None
+            return None, None
         try:
             value = self.rollout_source()
             if inspect.isawaitable(value):
                 value = await value
+            return dashboard.rollout_figures(value, self.operations)
         except Exception:  # the dashboard shows the traffic even when the flag store is down
             log.warning("rollout percentage source failed", exc_info=True)
-            return None
-        return None if value is None else float(value)
-
-
-def _hashes(results: Sequence[object]) -> list[dict[str, bytes]]:
-    return [r if isinstance(r, dict) else {} for r in results]
-
-
-def _pairs(results: Sequence[object]) -> list[tuple[dict[str, bytes], dict[str, bytes]]]:
-    hashes = _hashes(results)
-    return list(zip(hashes[0::2], hashes[1::2], strict=True))
+            return None, None

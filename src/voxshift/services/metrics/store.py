@@ -17,11 +17,16 @@ key                                                fields
 ``total_failures:{operation}:{hour}``              count (both systems failed the request)
 ``decisions:{operation}:{hour}``                   ``{system}:{reason}`` (router decisions)
 ``shadow:{operation}:{hour}``                      see :class:`ShadowDelta`
+``cache:{operation}:{hour}``                       hit, miss (v2 cache lookups)
 =================================================  ==============================================
 
 The seed kept fallbacks in one list per operation (``fallbacks:{operation}``); here that prefix is
 kept and the hour appended, because a single hash would be re-expired on every write and never
 shrink, and the dashboard must read a window without SCAN.
+
+The same flush also writes the finer-grained rollups (:mod:`voxshift.services.metrics.rollups`)
+that ``MigrationMetrics.traffic`` reads; records are aggregated in-process per slot of the finest
+tier, and each slot's hour is derived from it at flush time (tiers nest, so it is exact).
 """
 
 from __future__ import annotations
@@ -31,10 +36,9 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
-from voxshift.core.regression import RegressionDetector
 from voxshift.core.stats import LatencyHistogram, WindowStats
+from voxshift.services.metrics import rollups
 from voxshift.stores.state import Batch
 
 PREFIX = "migration:voice_v2:"
@@ -52,9 +56,10 @@ def hour_of(ts: float) -> int:
 @lru_cache(maxsize=4096)
 def part(value: object) -> str:
     """A key segment or field name from a caller's label: ':' separates key segments and '>' paths,
-    so both become '_'; long or empty values are cut or named. Callers pass identifiers (operation,
+    so both become '_', as does '|' (it separates a rollup field's parts); long or empty values are
+    cut or named. Callers pass identifiers (operation,
     system, provider, reason), never user data, which is what keeps the cache and key space small."""
-    text = str(value).strip().replace(":", "_").replace(">", "_").replace(" ", "_")
+    text = str(value).strip().replace(":", "_").replace(">", "_").replace("|", "_").replace(" ", "_")
     return text[:64] or "unknown"
 
 
@@ -82,6 +87,10 @@ def shadow_key(operation: str, hour: int) -> str:
     return f"{PREFIX}shadow:{operation}:{hour}"
 
 
+def cache_key(operation: str, hour: int) -> str:
+    return f"{PREFIX}cache:{operation}:{hour}"
+
+
 def wer_field(wer: float) -> str:
     for bound in WER_BOUNDS:
         if wer <= bound:
@@ -100,18 +109,27 @@ def hours_window(now: float, hours: int) -> list[int]:
 
 @dataclass
 class Pending:
-    """Everything recorded since the last flush. ``hashes`` holds plain counter deltas per key
-    (int fields go out as HINCRBY, float fields as HINCRBYFLOAT, so a field keeps one type)."""
+    """Everything recorded since the last flush. ``operations`` is keyed by (operation, system,
+    slot of the finest tier); ``hashes`` holds plain counter deltas per hour key and ``counters``
+    rollup counter deltas per finest slot (int fields go out as HINCRBY, float fields as
+    HINCRBYFLOAT, so a field keeps one type)."""
 
     records: int = 0
     operations: dict[tuple[str, str, int], WindowStats] = field(default_factory=dict)
     hashes: dict[str, dict[str, int | float]] = field(default_factory=dict)
+    counters: dict[int, dict[str, int | float]] = field(default_factory=dict)
 
     def add(self, key: str, field_: str, amount: int | float = 1) -> None:
         fields = self.hashes.get(key)
         if fields is None:
             fields = self.hashes[key] = {}
         fields[field_] = fields.get(field_, 0) + amount
+
+    def count(self, slot: int, field_: str) -> None:
+        fields = self.counters.get(slot)
+        if fields is None:
+            fields = self.counters[slot] = {}
+        fields[field_] = fields.get(field_, 0) + 1
 
 
 def operation_fields(stats: WindowStats) -> dict[str, int | float]:
@@ -126,9 +144,33 @@ def operation_fields(stats: WindowStats) -> dict[str, int | float]:
     return fields
 
 
-def build_batch(pending: Pending, ttl_s: float = RETENTION_S) -> Batch:
-    """One pipelined batch for all of ``pending``: the increments of each key, then its TTL."""
+def build_batch(
+    pending: Pending,
+    ttl_s: float = RETENTION_S,
+    *,
+    resolutions: tuple[int, ...] = (3600,),
+    retentions: tuple[float, ...] = (RETENTION_S,),
+) -> Batch:
+    """One pipelined batch for all of ``pending``: the increments of each key, then its TTL; the
+    hour keys first, then the rollups of every tier (``resolutions``, finest first, the slots of
+    ``pending`` being of the finest; ``retentions`` their TTLs)."""
     batch = Batch()
+    fine_s = resolutions[0]
+    fine: dict[int, rollups.Fields] = pending.counters  # the flusher owns ``pending`` now: reuse it
+    hours: dict[tuple[str, str, int], WindowStats] = {}
+    for (operation, system, slot), stats in pending.operations.items():
+        deltas = rollups.stats_fields(operation, system, stats)
+        found = fine.get(slot)
+        if found is None:
+            fine[slot] = deltas
+        else:
+            rollups.add_fields(found, deltas)
+        at = (operation, system, slot * fine_s // 3600)
+        merged = hours.get(at)
+        if merged is None:
+            hours[at] = stats  # its rollup fields are taken: merging into it later is harmless
+        else:
+            merged.merge(stats)
 
     def write(key: str, fields: Mapping[str, int | float], *, zeros: bool = False) -> None:
         wrote = False
@@ -139,12 +181,13 @@ def build_batch(pending: Pending, ttl_s: float = RETENTION_S) -> Batch:
         if wrote:
             batch.expire(key, ttl_s)
 
-    for (operation, system, hour), stats in pending.operations.items():
+    for (operation, system, hour), stats in hours.items():
         # The four seed fields always exist (an explicit "errors: 0" reads better than a gap).
         write(operations_key(operation, system, hour), operation_fields(stats), zeros=True)
         write(latency_key(operation, system, hour), stats.latency.to_fields())
     for key, fields in pending.hashes.items():
         write(key, fields)
+    rollups.write_rollups(batch, fine, resolutions, retentions)
     return batch
 
 
@@ -189,110 +232,12 @@ def merge_counters(hashes: Iterable[Mapping[str, bytes]]) -> dict[str, float]:
     return out
 
 
-# --- the dashboard --------------------------------------------------------------------------------
+def hashes(results: Iterable[object]) -> list[dict[str, bytes]]:
+    """Store results of HGETALLs, anything that is not a hash (a failed read) as an empty one."""
+    return [r if isinstance(r, dict) else {} for r in results]
 
 
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-def _share(part_: float, whole: float) -> float | None:
-    return part_ / whole if whole else None
-
-
-def latency_summary(stats: WindowStats) -> dict[str, float | int | None]:
-    hist = stats.latency
-    return {
-        "count": hist.count,
-        "mean_ms": _round(hist.mean),
-        "p50_ms": _round(hist.percentile(0.5)),
-        "p95_ms": _round(hist.percentile(0.95)),
-        "p99_ms": _round(hist.percentile(0.99)),
-    }
-
-
-def shadow_summary(fields: Mapping[str, float]) -> dict[str, Any]:
-    count = fields.get("count", 0.0)
-    compared = fields.get("wer_count", 0.0)
-    agree = sum(v for k, v in fields.items() if k.startswith("wer_le_") and float(k[7:]) <= AGREEMENT_WER)
-    return {
-        "comparisons": int(count),
-        "compared_transcripts": int(compared),
-        "mean_wer": _share(fields.get("wer_sum", 0.0), compared),
-        "agreement_rate": _share(agree, compared),  # share of comparisons with WER <= 0.1
-        "exact_match_rate": _share(fields.get("wer_le_0", 0.0), compared),
-        "wer_buckets": {
-            k: int(v)
-            for k, v in sorted(fields.items())
-            if k.startswith("wer_") and k not in ("wer_sum", "wer_count")
-        },
-        "v2_success_rate": _share(fields.get("v2_successes", 0.0), count),
-        "legacy_success_rate": _share(fields.get("legacy_successes", 0.0), count),
-        "v2_mean_ms": _round(_share(fields.get("v2_latency_ms", 0.0), count)),
-        "legacy_mean_ms": _round(_share(fields.get("legacy_latency_ms", 0.0), count)),
-    }
-
-
-def fallback_summary(fields: Mapping[str, float], requests: Mapping[str, int]) -> dict[str, Any]:
-    """Fallback counts, and their rate: fallbacks per request served (or attempted) by the
-    systems they fell back *from* - "what share of v2 attempts needed legacy"."""
-    by_path = {k[5:]: int(v) for k, v in fields.items() if k.startswith("path:")}
-    from_systems = {path.split(">", 1)[0] for path in by_path}
-    attempted = sum(requests.get(system, 0) for system in from_systems)
-    total = int(fields.get("count", 0.0))
-    return {
-        "fallbacks": total,
-        "rate": _share(total, attempted),
-        "by_reason": {k[7:]: int(v) for k, v in sorted(fields.items()) if k.startswith("reason:")},
-        "by_path": dict(sorted(by_path.items())),
-    }
-
-
-def build_dashboard(
-    raw: Mapping[str, Mapping[str, Any]],
-    *,
-    hours: int,
-    hour_range: tuple[int, int],
-    generated_at: float,
-    rollout: float | None,
-    detector: RegressionDetector,
-    systems: tuple[str, str],
-) -> dict[str, Any]:
-    """The dashboard dict from per-operation windows: ``raw[op][system]`` is a WindowStats and
-    ``raw[op]["fallbacks" | "total_failures" | "decisions" | "shadow"]`` merged counter hashes.
-    ``systems`` is (candidate, baseline): (voice_v2, legacy). Plain JSON types only."""
-    v2, legacy = systems
-    out: dict[str, Any] = {
-        "window_hours": hours,
-        "hours": {"first": hour_range[0], "last": hour_range[1]},  # unix_ts // 3600, inclusive
-        "generated_at": generated_at,
-        "current_rollout_percentage": rollout,
-        "error_rates": {},
-        "latency_metrics": {},
-        "fallback_rates": {},
-        "system_comparison": {},
-        "shadow": {},
-        "total_failures": {},
-        "decisions": {},
-        "error_types": {},
-    }
-    for op, entry in raw.items():
-        stats: dict[str, WindowStats] = {system: entry[system] for system in systems}
-        requests = {system: s.requests for system, s in stats.items()}
-        out["error_rates"][op] = {system: s.error_rate for system, s in stats.items()}
-        out["latency_metrics"][op] = {system: latency_summary(s) for system, s in stats.items()}
-        out["error_types"][op] = {system: dict(sorted(s.error_types.items())) for system, s in stats.items()}
-        out["fallback_rates"][op] = fallback_summary(entry["fallbacks"], requests)
-        out["total_failures"][op] = int(entry["total_failures"].get("count", 0.0))
-        out["decisions"][op] = {k: int(v) for k, v in sorted(entry["decisions"].items())}
-        out["shadow"][op] = shadow_summary(entry["shadow"])
-        v2_p95, legacy_p95 = stats[v2].latency.percentile(0.95), stats[legacy].latency.percentile(0.95)
-        v2_rate, legacy_rate = stats[v2].error_rate, stats[legacy].error_rate
-        out["system_comparison"][op] = {
-            "requests": requests,
-            "voice_v2_share": _share(requests[v2], requests[v2] + requests[legacy]),
-            "p95_ratio": None if v2_p95 is None or legacy_p95 is None else v2_p95 / legacy_p95,
-            "error_rate_ratio": None if v2_rate is None or not legacy_rate else v2_rate / legacy_rate,
-            "regression": detector.evaluate(stats[v2], stats[legacy]).to_dict(),
-        }
-    return out
+def pairs(results: Iterable[object]) -> list[tuple[dict[str, bytes], dict[str, bytes]]]:
+    """(operations hash, latency hash) pairs from alternating HGETALL results."""
+    found = hashes(results)
+    return list(zip(found[0::2], found[1::2], strict=True))

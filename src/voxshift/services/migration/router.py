@@ -21,7 +21,7 @@ from voxshift.core.flags import Decision, Operation
 from voxshift.engines.base import Segment, Task
 from voxshift.errors import InvalidRequest, MigrationFailed, Overloaded, describe_error
 from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
-from voxshift.services.voice.results import SynthesisResult, TranscriptionResult
+from voxshift.services.voice.results import CacheStatus, SynthesisResult, TranscriptionResult
 from voxshift.services.voice.service import VoiceV2Service, context_agent
 
 log = logging.getLogger("voxshift.router")
@@ -55,6 +55,8 @@ class MetricsRecorder(Protocol):
     def record_total_failure(self, operation: str) -> None: ...
 
     def record_decision(self, operation: str, system: str, reason: str) -> None: ...
+
+    def record_cache(self, operation: str, hit: bool) -> None: ...
 
 
 class ShadowSubmitter(Protocol):
@@ -150,6 +152,8 @@ class MigrationRouter:
             return _from_legacy_transcript(transcript, language)
 
         routed = await self._route("stt", user_id, agent_id, via_v2, via_legacy, lambda r: r.provider_used)
+        if routed.system_used == "voice_v2":
+            self._record_cache("stt", routed.result.cache)
         if routed.system_used == "legacy" and not routed.fallback and self.shadow is not None:
             self.shadow.maybe_submit(
                 audio_data,
@@ -203,7 +207,18 @@ class MigrationRouter:
             )
             return _from_legacy_speech(speech, language)
 
-        return await self._route("tts", user_id, agent_id, via_v2, via_legacy, lambda r: r.provider_used)
+        routed = await self._route("tts", user_id, agent_id, via_v2, via_legacy, lambda r: r.provider_used)
+        if routed.system_used == "voice_v2":
+            self._record_cache("tts", routed.result.cache)
+        return routed
+
+    def _record_cache(self, operation: Operation, status: CacheStatus) -> None:
+        # The cache_hit_rate criterion asks how often a lookup answered. "disabled" made no lookup
+        # (caching off for the request), so it is not counted; "coalesced" looked, missed and shared
+        # another request's work, and "unavailable" could not look (the cache backend was down):
+        # both are lookups the cache did not answer, so they count as misses.
+        if status != "disabled":
+            self.metrics.record_cache(operation, status == "hit")
 
     async def _route(
         self,

@@ -43,6 +43,9 @@ class AgentCacheSettings(Protocol):
 
 
 AgentSettingsLookup = Callable[[str], Awaitable[AgentCacheSettings | None]]
+# Whether caching is on right now: the live ``caching_enabled`` feature flag (FeatureFlags follows
+# changes made by other processes), read on every request.
+CachingSwitch = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -59,11 +62,13 @@ class VoiceV2Service:
         cache: VoiceCache | None = None,
         agent_settings: AgentSettingsLookup | None = None,
         settings: Settings | None = None,
+        caching: CachingSwitch | None = None,
     ) -> None:
         self.engines = engines
         self.settings = settings or engines.settings
         self.cache = cache
         self.agent_settings = agent_settings
+        self.caching = caching
         self._voices: set[str] | None = None
         self._stt_flight: SingleFlight[TranscriptionResult] = SingleFlight()
         self._tts_flight: SingleFlight[SynthesisResult] = SingleFlight()
@@ -86,10 +91,20 @@ class VoiceV2Service:
                 f"file is larger than the {self.settings.max_upload_mb:g} MB limit", param="file"
             )
 
+    @property
+    def caching_enabled(self) -> bool:
+        """The caching_enabled feature now: the live flag when one is wired (so `voxshift flags set
+        --feature caching=true` takes effect within the flags' propagation), else the start-up
+        VOICE_V2_FEATURES value."""
+        if self.caching is None:
+            return self.settings.voice_v2_features.caching_enabled
+        return self.caching()
+
     async def cache_policy(self, agent_id: str | None) -> CachePolicy:
-        """Caching is on when VOICE_V2_FEATURES.caching_enabled is and the agent's settings allow it."""
+        """Caching is on when the caching_enabled feature is (:attr:`caching_enabled`) and the
+        agent's settings allow it."""
         settings = self.settings
-        on = self.cache is not None and settings.voice_v2_features.caching_enabled
+        on = self.cache is not None and self.caching_enabled
         stt_ttl = float(settings.stt_cache_ttl_s)
         if on and agent_id and self.agent_settings is not None:
             agent = await self.agent_settings(agent_id)

@@ -134,7 +134,9 @@ async def open_dashboard(settings: Settings) -> AsyncIterator[MigrationDashboard
         await store.ping()  # an unreachable store is one error, before anything else reports it
         flags = build_flags(settings, NamespacedStore(store, settings.voice_v2_redis_namespace), None)
         await flags.load(read_only=True)
-        yield MigrationDashboard(MigrationMetrics(store, rollout_source=rollout_source(flags)))
+        yield MigrationDashboard(
+            MigrationMetrics.from_settings(store, settings, rollout_source=rollout_source(flags))
+        )
     finally:
         await store.aclose()
 
@@ -150,7 +152,7 @@ async def open_regression(settings: Settings, *, rollback: bool = False) -> Asyn
         if rollback:
             flags = build_flags(settings, backends.v2_state, backends.database)
             await flags.start(watch=False)
-        yield RegressionService(MigrationMetrics(backends.state), flags)
+        yield RegressionService(MigrationMetrics.from_settings(backends.state, settings), flags)
     finally:
         if flags is not None:
             await flags.stop()

@@ -213,15 +213,17 @@ async def open_runtime(
         cache = VoiceCache(
             opened.v2_state, opened.objects, opened.state_dependency, opened.objects_dependency
         )
-        v2 = VoiceV2Service(engine_set, cache, opened.agent_voice_settings, settings=settings)
+        flags = build_flags(settings, opened.v2_state, opened.database)
+        v2 = VoiceV2Service(
+            engine_set,
+            cache,
+            opened.agent_voice_settings,
+            settings=settings,
+            caching=lambda: flags.config.features.caching_enabled,  # live: follows the stored flags
+        )
         parts = build_legacy(settings, opened)
         legacy, legacy_objects = parts.backend, parts.objects
-        flags = build_flags(settings, opened.v2_state, opened.database)
-        metrics = MigrationMetrics(
-            opened.state,
-            flush_interval_s=settings.metrics_flush_interval_s,
-            rollout_source=rollout_source(flags),
-        )
+        metrics = MigrationMetrics.from_settings(opened.state, settings, rollout_source=rollout_source(flags))
         metrics.set_breaker_source(
             lambda: {
                 name: snap.state for name, snap in engine_set.breakers.snapshot(time.monotonic()).items()
