@@ -11,7 +11,6 @@ could not be written releases its mark, so the user can send it again.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 
 from voxshift.config import Settings
 from voxshift.core.ids import check_id
+from voxshift.core.rollout.criteria import mean_interval as criteria_mean_interval
 from voxshift.core.rollout.window import FeedbackWindow, RatingStats
 from voxshift.errors import Conflict, InvalidRequest, NotFound
 from voxshift.services.feedback.memory import RequestMemory, ServedRequest, is_request_id, memory_key
@@ -212,40 +212,10 @@ def summarize(system: str, operation: str, stats: RatingStats) -> RatingSummary:
 
 
 def mean_interval(stats: RatingStats, confidence: float = 0.95) -> tuple[float | None, float | None]:
-    """Student's t interval of the mean rating, clipped to the 1..5 scale; (None, None) below two
-    ratings. Only 95 % is tabulated: that is what the CLI reports."""
-    if confidence != 0.95:
-        raise ValueError("only the 95 % interval is available")
-    mean, sd = stats.mean, stats.stdev
-    if mean is None or sd is None:
-        return None, None
-    half = t975(stats.count - 1) * sd / math.sqrt(stats.count)
-    return max(1.0, mean - half), min(5.0, mean + half)
-
-
-# Two-sided 95 % critical values of Student's t for 1..30 degrees of freedom.
-_T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-_Z975 = 1.959964
-
-
-def t975(df: int) -> float:
-    """The 0.975 quantile of Student's t: the table up to 30 degrees of freedom, then the
-    Cornish-Fisher expansion in 1/df (within 1e-4 of the exact value above 30)."""
-    if df < 1:
-        raise ValueError("degrees of freedom must be >= 1")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = _Z975
-    return (
-        z
-        + (z**3 + z) / (4 * df)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
-    )
+    """Student's t interval of the mean rating, clipped to the 1..5 scale (the rollout criteria's
+    own); (None, None) below two ratings."""
+    interval = criteria_mean_interval(stats, confidence)
+    return (None, None) if interval is None else interval
 
 
 def _utc(unix_s: float) -> datetime:
@@ -284,5 +254,4 @@ __all__ = [
     "mean_interval",
     "open_feedback_source",
     "summarize",
-    "t975",
 ]
