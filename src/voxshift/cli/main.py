@@ -24,6 +24,7 @@ from voxshift.cli.flags import flags_app
 from voxshift.cli.metrics import metrics_command
 from voxshift.cli.regression import regression_command
 from voxshift.cli.report import readiness_command, report_command
+from voxshift.cli.rollout import rollout_app
 from voxshift.errors import EXIT_USAGE, TextTooLong, VoxshiftError
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(agents_app, name="agents")
 app.command("metrics")(metrics_command)
 app.add_typer(flags_app, name="flags")
+app.add_typer(rollout_app, name="rollout")
 app.command("regression")(regression_command)
 app.add_typer(feedback_app, name="feedback")
 app.command("report")(report_command)

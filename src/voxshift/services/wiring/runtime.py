@@ -25,12 +25,15 @@ from voxshift.services.metrics.dashboard import rollout_source
 from voxshift.services.metrics.recorder import MigrationMetrics
 from voxshift.services.migration.router import MigrationRouter
 from voxshift.services.migration.shadow import ShadowRunner
+from voxshift.services.rollout.controller import RolloutController
+from voxshift.services.rollout.webhooks import WebhookNotifier
 from voxshift.services.voice.cache import VoiceCache
 from voxshift.services.voice.service import VoiceV2Service
 from voxshift.services.wiring.backends import Backends, open_backends
 from voxshift.services.wiring.background import BackgroundLoop
 from voxshift.services.wiring.control import build_feedback, build_flags
 from voxshift.services.wiring.engines import EngineSet, build_engines, build_pool
+from voxshift.services.wiring.rollout import build_controller, build_notifier, chain_breakers
 from voxshift.stores.objects import ObjectStorage, open_from_settings
 from voxshift.stores.objects.base import SweepableStorage
 
@@ -112,6 +115,8 @@ class VoiceRuntime:
     legacy_pool: InferencePool | None = None  # the reference legacy's own pool (it shuts it down)
     owns_backends: bool = True
     owns_engines: bool = True
+    rollout: RolloutController | None = None  # every replica runs the loop; the lease holder acts
+    rollout_notifier: WebhookNotifier | None = None
     _loader: BackgroundLoop | None = field(default=None, init=False, repr=False)
     _sweeper: BackgroundLoop | None = field(default=None, init=False, repr=False)
 
@@ -143,6 +148,10 @@ class VoiceRuntime:
         self.feedback.memory.start()
         self.shadow.start()
         self.backends.monitor.start()
+        if self.rollout_notifier is not None:
+            await self.rollout_notifier.start()
+        if self.rollout is not None:
+            await self.rollout.start()
         objects = self.backends.objects
         if sweep and self._sweeper is None and isinstance(objects, SweepableStorage):
             self._sweeper = BackgroundLoop(
@@ -176,6 +185,10 @@ class VoiceRuntime:
             if loop is not None:
                 await loop.stop()
         self._loader = self._sweeper = None
+        if self.rollout is not None:
+            await self.rollout.stop()  # releases the lease: another replica takes over at once
+        if self.rollout_notifier is not None:
+            await self.rollout_notifier.aclose()
         await self.shadow.stop()
         await self.metrics.stop()  # flushes what is pending
         await self.feedback.memory.stop()  # writes the request ids still queued
@@ -238,6 +251,23 @@ async def open_runtime(
         )
         router = MigrationRouter(v2, legacy, flags, metrics, v2_budget_s=settings.v2_budget_s, shadow=shadow)
         feedback = build_feedback(settings, opened.v2_state, opened.database, opened.state_dependency)
+        rollout: RolloutController | None = None
+        notifier: WebhookNotifier | None = None
+        if settings.rollout_controller and opened.v2_state is not None:
+            notifier = build_notifier(settings)
+            chains = {"stt": engine_set.stt_chain.names, "tts": engine_set.tts_chains["*"].names}
+            rollout = build_controller(
+                settings,
+                opened,
+                flags,
+                metrics,
+                feedback=feedback,
+                notifier=notifier,
+                breakers=lambda: chain_breakers(
+                    chains,
+                    {n: b.state for n, b in engine_set.breakers.snapshot(time.monotonic()).items()},
+                ),
+            )
     except BaseException:
         if legacy_objects is not None:
             await legacy_objects.aclose()
@@ -257,6 +287,8 @@ async def open_runtime(
         shadow=shadow,
         router=router,
         feedback=feedback,
+        rollout=rollout,
+        rollout_notifier=notifier,
         legacy_objects=legacy_objects,
         legacy_pool=parts.pool,
         owns_backends=backends is None,
