@@ -8,6 +8,7 @@ schema behind an operator's back; start-up refuses with one line instead, and
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -222,6 +223,21 @@ async def upgrade(url: str, revision: str = "head") -> str:
     return current
 
 
+@asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """An exclusive advisory lock (flock) on ``path`` for processes on this machine."""
+    import asyncio
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def _upgrade_sync(conn: Connection, config: Config, revision: str) -> None:
     if conn.dialect.name == "postgresql":
         # Two processes upgrading at once would race on CREATE TABLE; the second waits here,
@@ -255,7 +271,15 @@ async def ensure_schema(url: str, *, allow_upgrade: bool) -> str:
     if current is not None and current not in known_revisions():
         raise _unknown_revision(url, current)
     if allow_upgrade:
-        return await upgrade(url)
+        path = sqlite_path(url)
+        if path is None:
+            return await upgrade(url)  # PostgreSQL serialises upgrades with an advisory lock
+        # SQLite's DDL is not one transaction: replicas starting together on a new file would race
+        # on CREATE TABLE. One upgrades under a lock file; the others wait and find it at head.
+        async with _file_lock(path.with_name(path.name + ".upgrade.lock")):
+            if await current_revision(url) == head:
+                return head
+            return await upgrade(url)
     raise ConfigError(
         f"database {where} is at revision {current or 'none (empty)'}, this voxshift needs {head}: "
         "run `voxshift db upgrade`"
