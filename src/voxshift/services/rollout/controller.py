@@ -366,10 +366,15 @@ class RolloutController:
             return None  # changed under us: re-read at the next wake-up
         self.transitions += 1
         log.warning(
-            "rollout %s: %s -> %s (%s)",
+            "rollout %s: %s %s -> %s %s step %d, STT %d%% TTS %d%% (%s)",
             transition.kind,
             state.state,
+            phase_name(plan, state.phase),
             transition.after.state,
+            phase_name(plan, transition.after.phase),
+            transition.after.step + 1,
+            transition.after.target.stt,
+            transition.after.target.tts,
             transition.reason,
         )
         await self._finish(plan, transition.after, token)
