@@ -25,6 +25,7 @@ from voxshift.cli.metrics import metrics_command
 from voxshift.cli.regression import regression_command
 from voxshift.cli.report import readiness_command, report_command
 from voxshift.cli.rollout import rollout_app
+from voxshift.cli.simulate import simulate_command
 from voxshift.errors import EXIT_USAGE, TextTooLong, VoxshiftError
 
 T = TypeVar("T")
@@ -48,6 +49,7 @@ app.command("regression")(regression_command)
 app.add_typer(feedback_app, name="feedback")
 app.command("report")(report_command)
 app.command("readiness")(readiness_command)
+app.command("simulate")(simulate_command)
 
 
 @app.callback()
