@@ -207,15 +207,29 @@ async def test_a_14_day_window_reads_a_bounded_number_of_keys(store: StateStore)
     # The 30 expired seconds at the start were read as their whole minute: the window widened.
     assert window.start == T0 - 14 * DAY - 60
 
-    # The same read with 10x and 100x the traffic costs the same number of keys.
+    # More traffic does not make it dearer, and asking again (as the controller does every
+    # interval) reads only what is not settled yet: the first read's sum of the settled part is kept.
     for n in (10, 100):
         for _ in range(n):
             metrics.record_operation("stt", "legacy", 300.0, True)
         await metrics.flush()
         counting.batch_sizes.clear()
         again = await metrics.traffic(since)
-        assert counting.batch_sizes == [keys_read]
+        assert len(counting.batch_sizes) == 1 and counting.batch_sizes[0] <= 12  # the last ~10 s
         assert again["stt"].v2.requests == 14 * 24 + 1 and again["stt"].legacy.requests in (10, 110)
+    # An interval later: the minute that settled meanwhile, and the new tail; the numbers are those
+    # of a reader that remembers nothing (another process).
+    clock.now = T0 + 60
+    metrics.record_operation("tts", "voice_v2", 80.0, True)
+    await metrics.flush()
+    counting.batch_sizes.clear()
+    later = await metrics.traffic(since)
+    assert len(counting.batch_sizes) == 1 and counting.batch_sizes[0] <= 60 + 12
+    fresh = await metrics_for(store, clock).traffic(since)
+    for op in ("stt", "tts"):
+        assert as_tuple(later[op]) == as_tuple(fresh[op])
+    assert (later.start, later.end) == (fresh.start, fresh.end) == (T0 - 14 * DAY - 60, T0 + 61)
+    assert later["tts"].v2.requests == 1 and later.requests == 14 * 24 + 1 + 110 + 1
 
 
 # --- what a flush writes --------------------------------------------------------------------------
@@ -298,3 +312,20 @@ async def test_traffic_raises_when_the_store_is_down(tmp_path: Path) -> None:
         assert (await metrics.traffic(T0, T0 - 5)).requests == 0  # an empty window reads nothing
     finally:
         await store.aclose()
+
+
+async def test_a_remembered_window_starts_again_when_the_clock_goes_back(store: StateStore) -> None:
+    clock = Clock()
+    metrics = metrics_for(store, clock)
+    since = T0 - 3600.5
+    for i in range(0, 3600, 7):
+        clock.now = T0 - 3600 + i
+        metrics.record_operation("stt", "voice_v2", 100.0, True)
+    await metrics.flush()
+    clock.now = T0
+    assert (await metrics.traffic(since))["stt"].v2.requests == len(range(0, 3600, 7))
+    clock.now = T0 - 1800  # an injected clock may go back: the remembered sum must not leak past it
+    back = await metrics.traffic(since)
+    fresh = await metrics_for(store, clock).traffic(since)
+    assert as_tuple(back["stt"]) == as_tuple(fresh["stt"])
+    assert back["stt"].v2.requests == len(range(0, 1801, 7))

@@ -41,11 +41,12 @@ from prometheus_client import CollectorRegistry
 from voxshift.core.regression import RegressionDetector
 from voxshift.core.rollout.window import TrafficWindow
 from voxshift.core.stats import WindowStats
-from voxshift.core.time_buckets import check_tiers, cover, slot_of, span, tiers_for
+from voxshift.core.time_buckets import check_tiers, slot_of, tiers_for
 from voxshift.core.vocabulary import OPERATIONS
 from voxshift.services.metrics import dashboard, rollups
 from voxshift.services.metrics import store as ms
 from voxshift.services.metrics.prometheus import BreakerSource, MigrationPrometheus
+from voxshift.services.metrics.traffic import TrafficReader
 from voxshift.stores.state import Batch, StateStore
 
 if TYPE_CHECKING:
@@ -86,6 +87,15 @@ class MigrationMetrics:
         self.retentions = (float(fine_retention_s), *(coarse for _ in self.resolutions[1:]))
         check_tiers(self.resolutions, self.retentions)
         self._fine = self.resolutions[0]
+        # A slot is final once every process has flushed into it: a few flush intervals, and some
+        # seconds of clock skew between replicas.
+        self._traffic = TrafficReader(
+            store,
+            self.resolutions,
+            self.retentions,
+            (SYSTEM_V2, SYSTEM_LEGACY),
+            settle_s=max(10.0, 5 * flush_interval_s),
+        )
         self.store = store  # the RAW store: the seed's keys are not namespaced
         self.flush_interval_s = flush_interval_s
         self.clock = clock
@@ -372,17 +382,13 @@ class MigrationMetrics:
         the traffic. ``until=None`` is now, the current (partial) slot included. The window is
         aligned to the finest resolution (``since`` rounded up, ``until`` up to its slot's end) and
         widened where the finer slots are past their retention; ``start`` and ``end`` of the result
-        are the span actually read. This process's unflushed records are not in it (``await
-        flush()`` first for them). Raises StoreUnavailable when the store is down."""
+        are the span actually read. The settled part of a long window is summed once and remembered
+        (:mod:`voxshift.services.metrics.traffic`), so asking again each interval reads only what
+        is new. This process's unflushed records are not in it (``await flush()`` first for them).
+        Raises StoreUnavailable when the store is down."""
         now = self.clock()
         end = (slot_of(now, self._fine) + 1) * self._fine if until is None else until
-        slots = cover(since, end, self.resolutions, now=now, retentions=self.retentions)
-        read = span(slots)
-        window = TrafficWindow(start=since, end=end) if read is None else TrafficWindow(*read)
-        if slots:
-            hashes = await self.store.execute(rollups.read_batch(slots))
-            rollups.accumulate(window, hashes, (SYSTEM_V2, SYSTEM_LEGACY))
-        return window
+        return await self._traffic.read(since, end, now)
 
     async def _rollout(self) -> tuple[float | None, dict[str, float] | None]:
         if self.rollout_source is None:
