@@ -220,7 +220,7 @@ async def evaluation_section(tmp: Path, state_url: str | None) -> dict[str, floa
             # reads every slot of the window (cold); later ones, one interval apart as the leader's
             # are, read only the slots settled since plus the recent tail (warm).
             clock = [now]
-            reader = MigrationMetrics.from_settings(backends.state, settings, clock=lambda: clock[0])
+            reader = MigrationMetrics.from_settings(backends.state, settings, clock=lambda c=clock: c[0])
             started = time.perf_counter()
             ev = await measure(plan, state, now, reader, feedback)
             cold = (time.perf_counter() - started) * 1000

@@ -25,15 +25,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from voxshift.core.flags import FlagConfig
 from voxshift.core.rollout import machine
-from voxshift.core.rollout.machine import ACTIVE, CONTROLLER, RolloutState, Target, Transition
+from voxshift.core.rollout.machine import ACTIVE, CONTROLLER, RolloutState, Transition
 from voxshift.core.rollout.plan import Plan, plan_digest, plan_from_toml, plan_to_dict, plan_to_toml
-from voxshift.core.vocabulary import FEATURES
 from voxshift.errors import StoreUnavailable, VersionConflict
+from voxshift.services.rollout.effects import apply_target, history_row, iso, phase_name, webhook_event
 from voxshift.services.rollout.evaluate import (
     BreakerSource,
     BreakerWatch,
@@ -100,25 +100,6 @@ class Outcome:
     @property
     def changed(self) -> bool:
         return self.transition is not None and not self.dry_run
-
-
-def apply_target(target: Target, *, keep_killed: bool) -> Callable[[FlagConfig], FlagConfig]:
-    """The flag change that makes the config say what ``target`` says. ``keep_killed``: a person's
-    kill switch stays off (only a person's command turns it back on)."""
-
-    def change(config: FlagConfig) -> FlagConfig:
-        enabled = target.enabled and not (keep_killed and not config.enabled)
-        out = replace(config, enabled=enabled) if config.enabled != enabled else config
-        out = out.with_percentage("stt", target.stt).with_percentage("tts", target.tts)
-        for name in FEATURES:
-            out = out.with_feature(name, name in target.features)
-        return out
-
-    return change
-
-
-def phase_name(plan: Plan, index: int) -> str | None:
-    return plan.phases[index].name if 0 <= index < len(plan.phases) else None
 
 
 class RolloutController:
@@ -212,7 +193,7 @@ class RolloutController:
             "rollbacks": state.rollbacks,
             "max_rollbacks": plan.max_rollbacks,
             "since": state.since or None,
-            "since_iso": _iso(state.since),
+            "since_iso": iso(state.since),
             "elapsed_s": round(now - state.since, 3) if state.state in ACTIVE else None,
             "min_duration_s": step.min_duration_s if step else None,
             "approval_required": bool(phase and phase.approval),
@@ -425,30 +406,7 @@ class RolloutController:
         metrics = getattr(latest, "metrics", None)
         if isinstance(metrics, Mapping) and metrics.get("seq") == state.seq:
             return  # written before the previous leader died
-        event = state.event
-        from_index = int(event.get("from_phase", -1))
-        await self.history.append(
-            from_phase=phase_name(plan, from_index),
-            to_phase=phase_name(plan, state.phase) or "none",
-            percentage=max(state.target.stt, state.target.tts),
-            actor=str(event.get("actor") or CONTROLLER),
-            reason=state.reason,
-            metrics={
-                "seq": state.seq,
-                "kind": event.get("kind"),
-                "from_state": event.get("from_state"),
-                "to_state": state.state,
-                "from_step": event.get("from_step"),
-                "step": state.step,
-                "percentages": {"stt": state.target.stt, "tts": state.target.tts},
-                "enabled": state.target.enabled,
-                "features": sorted(state.target.features),
-                "rollbacks": state.rollbacks,
-                "plan": state.plan_digest,
-                **dict(event.get("numbers") or {}),
-            },
-            at=datetime.fromtimestamp(float(event.get("at", self.clock())), UTC),
-        )
+        await self.history.append(**history_row(plan, state))
 
     async def _write_evaluation(
         self, plan: Plan, state: RolloutState, now: float, numbers: dict[str, Any]
@@ -472,35 +430,3 @@ class RolloutController:
     async def plan_document(self) -> dict[str, Any]:
         state, _ = await self.read()
         return plan_to_dict(await self.plan_for(state))
-
-
-def webhook_event(plan: Plan, state: RolloutState) -> dict[str, Any]:
-    """The JSON a webhook receives; ``text`` is what Slack shows."""
-    event = state.event
-    kind = str(event.get("kind"))
-    before = phase_name(plan, int(event.get("from_phase", -1)))
-    after = phase_name(plan, state.phase)
-    where = after if before in (None, after) else f"{before} -> {after}"
-    pct = f"STT {state.target.stt}% / TTS {state.target.tts}%"
-    text = f"voxshift rollout {kind}: {where} ({state.state}, {pct}) by {event.get('actor')}: {state.reason}"
-    return {
-        "event": f"rollout.{kind}",
-        "text": text,
-        "seq": state.seq,
-        "state": state.state,
-        "from_state": event.get("from_state"),
-        "phase": after,
-        "from_phase": before,
-        "step": state.step,
-        "percentages": {"stt": state.target.stt, "tts": state.target.tts},
-        "features": sorted(state.target.features),
-        "enabled": state.target.enabled,
-        "rollbacks": state.rollbacks,
-        "actor": event.get("actor"),
-        "reason": state.reason,
-        "at": _iso(float(event.get("at", 0.0))),
-    }
-
-
-def _iso(ts: float) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts else None
