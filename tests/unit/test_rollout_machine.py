@@ -423,6 +423,17 @@ def test_promote_is_refused_unless_running_or_paused(state: str) -> None:
 # --- tick: pending too long, the kill switch, paused -----------------------------------------------
 
 
+def test_pending_with_enough_samples_pauses_saying_the_interval_is_undecided() -> None:
+    straddling = FakeResult(verdict="pending", samples=300, detail="error rate 1.5% (95% CI 0.6%-3.4%) vs 2%")
+    now = T0 + 6 * DAY
+    t = tick(PLAN, at(0), now, ev(straddling))
+    assert t is not None and t.kind == "pause"
+    assert t.reason == (
+        "criteria still pending 6.0d into the step: "
+        "error_rate (undecided: error rate 1.5% (95% CI 0.6%-3.4%) vs 2%)"
+    )
+
+
 def test_pending_past_max_duration_pauses_naming_the_metrics_and_their_samples() -> None:
     tts_pending = FakeResult(metric="latency_p95_ms", operation="tts", verdict="pending", samples=3)
     dry_pending = FakeResult(metric="cache_hit_rate", verdict="pending", dry_run=True, samples=0)

@@ -136,8 +136,11 @@ def tick(plan: Plan, state: RolloutState, now: float, ev: Evaluation) -> Transit
     if elapsed >= step.min_duration_s and verdict == "pass":
         return _advance(plan, state, now, CONTROLLER, "every criterion passed", ev.numbers())
     if verdict == "pending" and now - max(state.since, state.resumed) >= phase.max_duration_for(step):
+        # Too few samples, or enough but an interval that still straddles the threshold: say which.
         waiting = [
             f"{_label(r)} ({r.samples}/{r.min_samples} samples)"
+            if r.samples < r.min_samples
+            else f"{_label(r)} (undecided: {r.detail or 'the interval straddles the threshold'})"
             for r in ev.results
             if r.verdict == "pending" and not r.dry_run
         ]
