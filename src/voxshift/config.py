@@ -143,6 +143,15 @@ class Settings(BaseSettings):
     legacy_voice: str = "alloy"
     legacy_python_target: str | None = None  # python: "package.module:attribute"
     legacy_timeout_s: float = Field(60.0, gt=0)
+    # The legacy's own data, for the sunset (backups, data migration, cleanup). Unset: the embedded
+    # reference legacy's, i.e. the v2 state store's raw (un-namespaced) view and bucket voice-files on
+    # the v2 object storage, where it writes its keys and objects.
+    legacy_redis_url: str | None = None  # redis://... of the legacy's Redis
+    legacy_s3_url: str | None = None  # same form as storage_url; bucket from the URL, default voice-files
+    legacy_s3_access_key: SecretStr | None = None
+    legacy_s3_secret_key: SecretStr | None = None
+    legacy_database_url: str | None = None  # postgresql://... holding table agent_configs
+    legacy_settings_file: Path | None = None  # a JSON array or JSON lines of agent_configs rows
     # The in-process (reference) legacy's own inference pool: v2 overload never spills into it.
     legacy_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     legacy_queue_size: int = Field(16, ge=0)

@@ -1,0 +1,1 @@
+"""The legacy sunset (issue 12): sources, backups, phases and their guards."""
