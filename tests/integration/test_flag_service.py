@@ -215,6 +215,12 @@ async def test_a_change_reaches_another_instance_and_its_openfeature_provider(st
         assert reader.decide("stt", "anyone").reason == "kill_switch"
         await eventually(lambda: events, "the OpenFeature event")
         assert api.get_client(domain="flags-it").get_boolean_value("voice_v2.enabled", True) is False
+        # The sunset's read_only phase reaches an external legacy the same way.
+        client = api.get_client(domain="flags-it")
+        assert client.get_boolean_value("voice_v2.legacy.read_only", True) is False
+        await writer.update(lambda c: c.with_legacy_read_only(True), actor="sunset", reason="read_only phase")
+        await eventually(lambda: reader.config.legacy_read_only, "legacy read-only on the reader")
+        assert client.get_boolean_value("voice_v2.legacy.read_only", False) is True
     finally:
         api.clear_providers()
 

@@ -271,6 +271,24 @@ async def test_cache_disabled_writes_no_entry(legacy: Harness, clips: Clips) -> 
     await legacy.assert_legacy_only()
 
 
+async def test_read_only_serves_but_writes_nothing(legacy: Harness, clips: Clips) -> None:
+    """The sunset's read_only phase: answers as before; no object, no cache entry, no settings."""
+    await legacy.backend.put_agent_settings(AGENT, {"enabled": True})
+    before_keys, before_objects = await legacy.keys(), await legacy.objects_under()
+    legacy.backend.read_only = lambda: True
+    first = await legacy.backend.transcribe(clips.a, agent_id=AGENT, user_id=USER)
+    second = await legacy.backend.transcribe(clips.a, agent_id=AGENT, user_id=USER)
+    speech = await legacy.backend.synthesize("Read only now.", "en", agent_id=AGENT, user_id=USER)
+    await legacy.backend.put_agent_settings("other-agent", {"enabled": True})
+    assert heard(SENTENCE_A, first.text) and second.cached is False and speech.audio
+    assert speech.object_key is None
+    assert await legacy.keys() == before_keys and await legacy.objects_under() == before_objects
+    assert legacy.backend.skipped_writes == 6  # 2 uploads, 2 cache entries, 1 upload, 1 settings
+    legacy.backend.read_only = lambda: False
+    await legacy.backend.transcribe(clips.a, agent_id=AGENT, user_id=USER)
+    assert len(await legacy.objects_under("voice/")) == len(before_objects) + 1
+
+
 async def test_tts_returns_audio_and_stores_it_as_mp3(legacy: Harness) -> None:
     text = "Hello from the legacy voice service."
     speech = await legacy.backend.synthesize(text, "en", "female", agent_id=AGENT, user_id=USER)

@@ -190,6 +190,17 @@ def test_json_round_trip() -> None:
     assert json.loads(FULL.dumps()) == doc
 
 
+def test_legacy_read_only_round_trips_and_defaults_off() -> None:
+    on = FULL.with_legacy_read_only(True)
+    assert on.to_json()["legacy"] == {"read_only": True}
+    assert FlagConfig.from_json(on.dumps()) == on
+    assert FlagConfig.from_json({"enabled": True}).legacy_read_only is False  # stored before it existed
+    with pytest.raises(InvalidRequest, match=r"legacy\.read_only"):
+        FlagConfig.from_json({"legacy": {"read_only": "yes"}})
+    with pytest.raises(InvalidRequest, match="legacy"):
+        FlagConfig.from_json({"legacy": {"write": True}})
+
+
 def test_dumps_is_canonical() -> None:
     a = replace(FULL, allow_users=frozenset(["x", "y", "z"]))
     b = replace(FULL, allow_users=frozenset(["z", "y", "x"]))
@@ -296,6 +307,7 @@ def test_feature_aliases() -> None:
         (lambda c: replace(c, salt=PerOperation("b", "")), False),
         (lambda c: replace(c, anonymous="legacy"), True),
         (lambda c: replace(c, anonymous="v2"), False),
+        (lambda c: c.with_legacy_read_only(True), False),  # a sunset step needs its audit row
     ],
 )
 def test_is_rollback(change: Any, rollback: bool) -> None:

@@ -96,6 +96,8 @@ def config_table(config: FlagConfig, source: str) -> str:
         ["deny users", ", ".join(sorted(config.deny_users)) or "-"],
         ["deny agents", ", ".join(sorted(config.deny_agents)) or "-"],
     ]
+    if config.legacy_read_only:  # the sunset's read_only phase
+        rows.append(["legacy", "read-only (the legacy writes nothing)"])
     return table(["flag", "value"], rows)
 
 

@@ -31,7 +31,9 @@ ANONYMOUS_POLICIES: tuple[AnonymousPolicy, ...] = get_args(AnonymousPolicy)
 FORMAT = 1
 ID_MAX = 255  # NAME_LENGTH of the settings database
 SALT_MAX = 64
-_TOP_KEYS = ("format", "version", "enabled", "features", "percentages", "salt", "anonymous", "allow", "deny")
+_TOP_KEYS = (
+    "format", "version", "enabled", "features", "percentages", "salt", "anonymous", "allow", "deny", "legacy",
+)  # fmt: skip
 T = TypeVar("T")
 
 
@@ -101,6 +103,9 @@ class FlagConfig:
     allow_agents: frozenset[str] = frozenset()
     deny_users: frozenset[str] = frozenset()  # force legacy; beats any allow
     deny_agents: frozenset[str] = frozenset()
+    # The sunset's read_only phase (seed M5.1): the legacy stops writing (the reference legacy obeys
+    # it; an external legacy reads it through the OpenFeature provider).
+    legacy_read_only: bool = False
     version: int = 0  # 0 = never stored; every stored change adds 1
     # Derived, read-only: per operation (feature on, percentage, salt), precomputed so that
     # core.flags.decide does no attribute chasing on the hot path.
@@ -124,6 +129,9 @@ class FlagConfig:
 
     def with_percentage(self, operation: Operation | None, percentage: int) -> FlagConfig:
         return replace(self, percentages=self.percentages.set(operation, percentage))
+
+    def with_legacy_read_only(self, on: bool) -> FlagConfig:
+        return replace(self, legacy_read_only=on)
 
     def with_feature(self, name: str, on: bool) -> FlagConfig:
         return replace(self, features=replace(self.features, **{feature_name(name): on}))
@@ -162,6 +170,7 @@ class FlagConfig:
             "anonymous": self.anonymous,
             "allow": {"users": sorted(self.allow_users), "agents": sorted(self.allow_agents)},
             "deny": {"users": sorted(self.deny_users), "agents": sorted(self.deny_agents)},
+            "legacy": {"read_only": self.legacy_read_only},
         }
 
     def dumps(self) -> bytes:
@@ -183,6 +192,7 @@ class FlagConfig:
         salts = _mapping(doc.get("salt", {}), "salt", OPERATIONS)
         allow = _mapping(doc.get("allow", {}), "allow", ("users", "agents"))
         deny = _mapping(doc.get("deny", {}), "deny", ("users", "agents"))
+        legacy = _mapping(doc.get("legacy", {}), "legacy", ("read_only",))
         return cls(
             enabled=doc.get("enabled", False),
             features=Features(**features),
@@ -193,6 +203,7 @@ class FlagConfig:
             allow_agents=_ids(allow.get("agents", []), "allow.agents"),
             deny_users=_ids(deny.get("users", []), "deny.users"),
             deny_agents=_ids(deny.get("agents", []), "deny.agents"),
+            legacy_read_only=legacy.get("read_only", False),
             version=doc.get("version", 0),
         )
 
@@ -286,5 +297,7 @@ def _validate(c: FlagConfig) -> None:
         for ident in ids:
             if not isinstance(ident, str) or not ident.strip() or len(ident) > ID_MAX:
                 raise _bad(where, f"ids must be non-blank strings of at most {ID_MAX} characters", ident)
+    if not isinstance(c.legacy_read_only, bool):
+        raise _bad("legacy.read_only", "must be true or false", c.legacy_read_only)
     if isinstance(c.version, bool) or not isinstance(c.version, int) or c.version < 0:
         raise _bad("version", "must be an integer >= 0", c.version)

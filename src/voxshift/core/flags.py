@@ -155,6 +155,8 @@ def is_rollback(old: FlagConfig, new: FlagConfig) -> bool:
     a percentage, deny, ...). Conservative: a salt change reshuffles cohorts, so it is not one."""
     if new.enabled and not old.enabled:
         return False
+    if new.legacy_read_only and not old.legacy_read_only:
+        return False  # a sunset step, not a way back: it needs its audit row
     if any(new.feature(f) and not old.feature(f) for f in FEATURES):
         return False
     for op in OPERATIONS:

@@ -18,7 +18,7 @@ audio endpoint), ``legacy:python`` (the legacy service object, in process) and `
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -95,6 +95,14 @@ class LoadableLegacy(Protocol):
     backend that has it; the others are remote or load nothing."""
 
     async def load(self) -> None: ...
+
+
+@runtime_checkable
+class ReadOnlyAware(Protocol):
+    """A legacy backend that can stop writing (the sunset's read_only phase): ``read_only`` is
+    asked before every write; the runtime points it at the live flags."""
+
+    read_only: Callable[[], bool]
 
 
 # --- input checks every backend shares ------------------------------------------------------------

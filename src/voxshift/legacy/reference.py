@@ -43,7 +43,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,7 @@ class ReferenceLegacyBackend:
         espeak_binary: str = "espeak-ng",
         whisper_dir: Path | None = None,
         owns_pool: bool = False,
+        read_only: Callable[[], bool] | None = None,
     ) -> None:
         """``owns_pool``: the pool is this backend's own (shut down by ``aclose``), not shared."""
         # ``state`` must be the raw store: the legacy's keys have no namespace.
@@ -124,6 +125,10 @@ class ReferenceLegacyBackend:
         self._objects = objects
         self._pool = pool
         self._owns_pool = owns_pool
+        # The sunset's read_only phase: answer as before, write nothing (no cache entry, no settings
+        # cache, no object). Late-bound: the runtime wires it to the live flags after building both.
+        self.read_only: Callable[[], bool] = read_only or (lambda: False)
+        self.skipped_writes = 0
         self._whisper = TinyWhisper(pool, whisper_dir, provider=self.name)
         # model_construct: only espeak_binary matters to the engine, and building a full Settings
         # would read the environment, which is the caller's business, not this adapter's.
@@ -170,6 +175,9 @@ class ReferenceLegacyBackend:
             value = settings_value(settings)
         except (TypeError, ValueError) as exc:
             raise InvalidRequest(f"voice settings: {exc}", param="settings") from None
+        if self.read_only():
+            self.skipped_writes += 1
+            return
         await self._state.set(settings_key(agent_id), value, ttl_s=SETTINGS_TTL_S)
 
     # --- speech to text -------------------------------------------------------------------------
@@ -273,6 +281,9 @@ class ReferenceLegacyBackend:
         return data
 
     async def _cache_put(self, key: str, value: bytes, ttl_s: int) -> None:
+        if self.read_only():
+            self.skipped_writes += 1
+            return
         try:
             await self._state.set(key, value, ttl_s=ttl_s)
         except (StoreUnavailable, ValueError) as exc:
@@ -302,7 +313,7 @@ class ReferenceLegacyBackend:
         original = f"response_{int(time.time())}.mp3"
         key = object_key(agent, user, now, uuid.uuid4(), object_extension(None, original))
         extra = {"type": "tts_output", "text_length": len(text)}
-        await self._upload(key, audio, upload_metadata(agent, user, original, now, extra))
+        stored = await self._upload(key, audio, upload_metadata(agent, user, original, now, extra))
         return LegacySpeech(
             audio=audio,
             format=format,
@@ -310,23 +321,28 @@ class ReferenceLegacyBackend:
             provider_used=TTS_PROVIDER,
             processing_time_ms=elapsed_ms(start),
             duration_seconds=speech.duration_s,
-            object_key=key,
+            object_key=key if stored else None,
         )
 
     # --- storage --------------------------------------------------------------------------------
-    async def _upload(self, key: str, data: bytes, metadata: dict[str, str]) -> None:
+    async def _upload(self, key: str, data: bytes, metadata: dict[str, str]) -> bool:
+        """Store the object; False when read-only (nothing stored)."""
         where = f"upload to bucket {self.bucket}"
         try:
             check_minio_metadata(metadata)
         except ValueError as exc:
             # The legacy's own failure, reproduced: the request fails and nothing is stored.
             raise ProviderError(self.name, f"{where} failed: ValueError: {exc}", retryable=False) from None
+        if self.read_only():
+            self.skipped_writes += 1
+            return False
         try:
             await self._objects.put(key, data, UPLOAD_MIME, metadata)
         except StoreUnavailable as exc:
             raise ProviderUnavailable(self.name, f"{where} failed: {exc.message}") from exc
         except VoxshiftError as exc:  # a key or metadata the store refuses
             raise ProviderError(self.name, f"{where} failed: {exc.message}", retryable=False) from exc
+        return True
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def info(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ _BOOLEAN_KEYS = (
     [f"{PREFIX}enabled"]
     + [f"{PREFIX}{op}" for op in OPERATIONS]
     + [f"{PREFIX}features.{name}" for name in (*FEATURES, *FEATURE_ALIASES)]
+    + [f"{PREFIX}legacy.read_only"]  # the sunset's read_only phase, for a legacy that reads flags
 )
 _INTEGER_KEYS = [f"{PREFIX}rollout_percentage.{op}" for op in OPERATIONS]
 FLAG_KEYS = tuple(_BOOLEAN_KEYS + _INTEGER_KEYS)
@@ -71,6 +72,8 @@ class VoxshiftFlagProvider(AbstractProvider):
         name = _name(flag_key, _INTEGER_KEYS)
         if name == "enabled":
             return FlagResolutionDetails(config.enabled, reason=Reason.STATIC, flag_metadata=meta)
+        if name == "legacy.read_only":
+            return FlagResolutionDetails(config.legacy_read_only, reason=Reason.STATIC, flag_metadata=meta)
         if name.startswith("features."):
             try:
                 on = config.feature(name.removeprefix("features."))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from voxshift.config import Settings
 from voxshift.engines.pool import InferencePool
 from voxshift.errors import ConfigError, StoreUnavailable
-from voxshift.legacy.base import LegacyVoiceBackend, LoadableLegacy
+from voxshift.legacy.base import LegacyVoiceBackend, LoadableLegacy, ReadOnlyAware
 from voxshift.legacy.none import NoLegacyBackend
 from voxshift.services.feedback.service import FeedbackService
 from voxshift.services.flags.service import FeatureFlags
@@ -236,6 +236,8 @@ async def open_runtime(
         )
         parts = build_legacy(settings, opened)
         legacy, legacy_objects = parts.backend, parts.objects
+        if isinstance(legacy, ReadOnlyAware):
+            legacy.read_only = lambda: flags.config.legacy_read_only  # the sunset's read_only phase
         metrics = MigrationMetrics.from_settings(opened.state, settings, rollout_source=rollout_source(flags))
         metrics.set_breaker_source(
             lambda: {
