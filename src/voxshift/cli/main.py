@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from voxshift.cli.agents import agents_app
+from voxshift.cli.backup import backup_app
 from voxshift.cli.common import State, fail, read_bounded, table
 from voxshift.cli.db import db_app
 from voxshift.cli.feedback import feedback_app
@@ -47,6 +48,7 @@ app.add_typer(flags_app, name="flags")
 app.add_typer(rollout_app, name="rollout")
 app.command("regression")(regression_command)
 app.add_typer(feedback_app, name="feedback")
+app.add_typer(backup_app, name="backup")
 app.command("report")(report_command)
 app.command("readiness")(readiness_command)
 app.command("simulate")(simulate_command)
