@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 from voxshift.core.legacy_layout import VOICE_OBJECT_PREFIX, is_voice_object
+from voxshift.errors import StoreUnavailable
 from voxshift.stores.objects import ObjectInfo, ObjectStorage
 
 
@@ -23,15 +24,25 @@ class LegacyBucket:
     def __repr__(self) -> str:
         return f"LegacyBucket({self.bucket!r})"
 
+    async def _list(self, prefix: str, page_size: int | None) -> AsyncIterator[ObjectInfo]:
+        try:
+            async for info in self.storage.list(prefix, page_size=page_size):
+                yield info
+        except StoreUnavailable as exc:
+            # A legacy that never stored a voice message never created its bucket (the embedded
+            # reference legacy creates it on first write): nothing to list, not an outage.
+            if exc.code != "bucket_missing":
+                raise
+
     async def voice_objects(self, *, page_size: int | None = None) -> AsyncIterator[ObjectInfo]:
         """Every voice object (key, size, etag; no content type: ``get``/``head`` carry that)."""
-        async for info in self.storage.list(VOICE_OBJECT_PREFIX, page_size=page_size):
+        async for info in self._list(VOICE_OBJECT_PREFIX, page_size):
             if is_voice_object(info.key):
                 yield info
 
     async def other_objects(self, *, page_size: int | None = None) -> AsyncIterator[ObjectInfo]:
         """Everything else in the bucket: not voice data, never touched."""
-        async for info in self.storage.list("", page_size=page_size):
+        async for info in self._list("", page_size):
             if not is_voice_object(info.key):
                 yield info
 

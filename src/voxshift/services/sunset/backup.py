@@ -266,6 +266,8 @@ class BackupService:
         if not force:
             await self._refuse_unless_empty()
         report = RestoreReport(backup_id, dry_run, dict.fromkeys(fmt.KINDS, 0), dict.fromkeys(fmt.KINDS, 0))
+        if manifest.counts.get("objects") and not dry_run:
+            await self.legacy.bucket.storage.ensure_bucket()  # lifecycle=(): creates it, sets no rules
         if manifest.counts.get("settings"):
             report.not_restored["settings"] = "the legacy database is only read: rows stay in the backup"
         for chunk in manifest.chunks:
