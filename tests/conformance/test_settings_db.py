@@ -74,7 +74,7 @@ def _tables(conn: Connection) -> set[str]:
 # --- schema ---------------------------------------------------------------------------------------
 async def test_upgrade_from_empty_to_head_is_idempotent(db_url: str) -> None:
     assert await current_revision(db_url) is None
-    assert await upgrade(db_url) == head_revision() == "0001_initial"
+    assert await upgrade(db_url) == head_revision() == "0002_sunset_journal"
     assert await current_revision(db_url) == head_revision()
     assert await upgrade(db_url) == head_revision()
     database = Database(db_url)
@@ -101,7 +101,10 @@ async def test_ensure_schema_upgrades_sqlite_and_refuses_an_old_postgresql(db_ur
         await Database.open(db_url)
     message = info.value.message
     assert "\n" not in message
-    assert "at revision none (empty), this voxshift needs 0001_initial: run `voxshift db upgrade`" in message
+    assert (
+        "at revision none (empty), this voxshift needs 0002_sunset_journal: run `voxshift db upgrade`"
+        in message
+    )
     assert "pw-voxshift-test" not in message and "postgres:****@" in message
     assert await current_revision(db_url) is None  # nothing was touched
     await upgrade(db_url)

@@ -163,3 +163,25 @@ class UserFeedbackRow(Base):
         # The success-criteria query: mean rating per system/operation over a time window.
         Index("ix_user_feedback_system_operation_at", "system", "operation", "at"),
     )
+
+
+class SunsetJournalRow(Base):
+    """The data migration's journal: one row per legacy item, written after the item's v2 copy
+    (so a row means "done"; a missing row means "check again"), never updated."""
+
+    __tablename__ = "sunset_journal"
+
+    store: Mapped[str] = mapped_column(String(16), primary_key=True)  # redis | s3 | settings
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text)
+    v2_key: Mapped[str | None] = mapped_column(String(1024))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[Any] = mapped_column(JSONType, nullable=True)  # settings findings, cache staleness
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("store IN ('redis', 's3', 'settings')", name="store_known"),
+        CheckConstraint("outcome IN ('migrated', 'skipped', 'untouched', 'expired')", name="outcome_known"),
+    )
