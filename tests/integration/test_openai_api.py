@@ -347,7 +347,9 @@ def test_full_queue_answers_503_with_retry_after(
         codes = sorted(r.status_code for r in responses)
         assert 200 in codes and 503 in codes, codes
         busy = next(r for r in responses if r.status_code == 503)
-        assert busy.headers["retry-after"] == "1"
+        # The pool's expected wait, rounded up to whole seconds: 1 on an idle machine, more when
+        # the machine is loaded (it is measured), never 0 and never past the hard job deadline.
+        assert 1 <= int(busy.headers["retry-after"]) <= 120
         assert busy.json()["error"]["code"] == "overloaded"
     finally:
         srv.stop()
