@@ -18,7 +18,7 @@ from tests.conftest import speech_to_wav
 from tests.fakes.openai_server import FakeOpenAI
 from voxshift.config import Settings
 from voxshift.engines.base import TTSRequest
-from voxshift.errors import EmptyInput, MigrationFailed
+from voxshift.errors import AllProvidersFailed, EmptyInput, MigrationFailed
 from voxshift.services.wiring.runtime import VoiceRuntime, open_runtime
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
@@ -150,6 +150,22 @@ async def test_v2_raising_falls_back_to_legacy_for_stt_and_tts(
     assert data["fallback_rates"]["tts"]["fallbacks"] == 1
     assert data["error_rates"]["stt"]["voice_v2"] == 1.0
     assert data["total_failures"] == {"stt": 0, "tts": 0}
+
+
+async def test_a_retired_legacy_is_no_fallback(
+    v2_via_failing_cloud: VoiceRuntime, fake_openai: FakeOpenAI, english_wav: bytes
+) -> None:
+    """After the sunset's infrastructure_cleanup the legacy is gone: a v2 failure is the answer."""
+    runtime = v2_via_failing_cloud
+    await runtime.flags.update(lambda c: c.with_legacy_retired(True), actor="sunset", reason="cleanup done")
+    fake_openai.fail_next(500, times=1)
+    with pytest.raises(AllProvidersFailed):
+        await runtime.router.transcribe_audio(english_wav, language="en", user_id="u1")
+    data = await dashboard(runtime)
+    assert data["fallback_rates"]["stt"]["fallbacks"] == 0
+    assert data["error_rates"]["stt"]["voice_v2"] == 1.0
+    ok = await runtime.router.transcribe_audio(english_wav, language="en", user_id="u1")
+    assert ok.system_used == "voice_v2" and not ok.fallback
 
 
 async def test_v2_hanging_past_its_budget_falls_back_in_time(

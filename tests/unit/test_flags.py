@@ -192,7 +192,10 @@ def test_json_round_trip() -> None:
 
 def test_legacy_read_only_round_trips_and_defaults_off() -> None:
     on = FULL.with_legacy_read_only(True)
-    assert on.to_json()["legacy"] == {"read_only": True}
+    assert on.to_json()["legacy"] == {"read_only": True, "retired": False}
+    retired = on.with_legacy_retired(True)
+    assert FlagConfig.from_json(retired.dumps()).legacy_retired is True
+    assert is_rollback(on, retired) is False
     assert FlagConfig.from_json(on.dumps()) == on
     assert FlagConfig.from_json({"enabled": True}).legacy_read_only is False  # stored before it existed
     with pytest.raises(InvalidRequest, match=r"legacy\.read_only"):
@@ -308,6 +311,7 @@ def test_feature_aliases() -> None:
         (lambda c: replace(c, anonymous="legacy"), True),
         (lambda c: replace(c, anonymous="v2"), False),
         (lambda c: c.with_legacy_read_only(True), False),  # a sunset step needs its audit row
+        (lambda c: c.with_legacy_retired(True), False),
     ],
 )
 def test_is_rollback(change: Any, rollback: bool) -> None:

@@ -106,6 +106,8 @@ class FlagConfig:
     # The sunset's read_only phase (seed M5.1): the legacy stops writing (the reference legacy obeys
     # it; an external legacy reads it through the OpenFeature provider).
     legacy_read_only: bool = False
+    # The sunset's infrastructure_cleanup removed the legacy: no request may fall back to it.
+    legacy_retired: bool = False
     version: int = 0  # 0 = never stored; every stored change adds 1
     # Derived, read-only: per operation (feature on, percentage, salt), precomputed so that
     # core.flags.decide does no attribute chasing on the hot path.
@@ -132,6 +134,9 @@ class FlagConfig:
 
     def with_legacy_read_only(self, on: bool) -> FlagConfig:
         return replace(self, legacy_read_only=on)
+
+    def with_legacy_retired(self, on: bool) -> FlagConfig:
+        return replace(self, legacy_retired=on)
 
     def with_feature(self, name: str, on: bool) -> FlagConfig:
         return replace(self, features=replace(self.features, **{feature_name(name): on}))
@@ -170,7 +175,7 @@ class FlagConfig:
             "anonymous": self.anonymous,
             "allow": {"users": sorted(self.allow_users), "agents": sorted(self.allow_agents)},
             "deny": {"users": sorted(self.deny_users), "agents": sorted(self.deny_agents)},
-            "legacy": {"read_only": self.legacy_read_only},
+            "legacy": {"read_only": self.legacy_read_only, "retired": self.legacy_retired},
         }
 
     def dumps(self) -> bytes:
@@ -192,7 +197,7 @@ class FlagConfig:
         salts = _mapping(doc.get("salt", {}), "salt", OPERATIONS)
         allow = _mapping(doc.get("allow", {}), "allow", ("users", "agents"))
         deny = _mapping(doc.get("deny", {}), "deny", ("users", "agents"))
-        legacy = _mapping(doc.get("legacy", {}), "legacy", ("read_only",))
+        legacy = _mapping(doc.get("legacy", {}), "legacy", ("read_only", "retired"))
         return cls(
             enabled=doc.get("enabled", False),
             features=Features(**features),
@@ -204,6 +209,7 @@ class FlagConfig:
             deny_users=_ids(deny.get("users", []), "deny.users"),
             deny_agents=_ids(deny.get("agents", []), "deny.agents"),
             legacy_read_only=legacy.get("read_only", False),
+            legacy_retired=legacy.get("retired", False),
             version=doc.get("version", 0),
         )
 
@@ -299,5 +305,7 @@ def _validate(c: FlagConfig) -> None:
                 raise _bad(where, f"ids must be non-blank strings of at most {ID_MAX} characters", ident)
     if not isinstance(c.legacy_read_only, bool):
         raise _bad("legacy.read_only", "must be true or false", c.legacy_read_only)
+    if not isinstance(c.legacy_retired, bool):
+        raise _bad("legacy.retired", "must be true or false", c.legacy_retired)
     if isinstance(c.version, bool) or not isinstance(c.version, int) or c.version < 0:
         raise _bad("version", "must be an integer >= 0", c.version)

@@ -155,7 +155,7 @@ def is_rollback(old: FlagConfig, new: FlagConfig) -> bool:
     a percentage, deny, ...). Conservative: a salt change reshuffles cohorts, so it is not one."""
     if new.enabled and not old.enabled:
         return False
-    if new.legacy_read_only and not old.legacy_read_only:
+    if (new.legacy_read_only and not old.legacy_read_only) or (new.legacy_retired and not old.legacy_retired):
         return False  # a sunset step, not a way back: it needs its audit row
     if any(new.feature(f) and not old.feature(f) for f in FEATURES):
         return False

@@ -212,6 +212,11 @@ class MigrationRouter:
             self._record_cache("tts", routed.result.cache)
         return routed
 
+    def _legacy_retired(self) -> bool:
+        # FeatureFlags carries the sunset's switch in its live config; a bare decider has none.
+        config = getattr(self.flags, "config", None)
+        return bool(getattr(config, "legacy_retired", False))
+
     def _record_cache(self, operation: Operation, status: CacheStatus) -> None:
         # The cache_hit_rate criterion asks how often a lookup answered. "disabled" made no lookup
         # (caching off for the request), so it is not counted; "coalesced" looked, missed and shared
@@ -241,6 +246,8 @@ class MigrationRouter:
         except InvalidRequest:
             raise  # the caller's input: legacy would refuse it too
         except Exception as v2_error:
+            if self._legacy_retired():
+                raise  # the sunset removed the legacy: there is nothing to fall back to
             reason = _fallback_reason(v2_error)
             log.warning(
                 "%s: voice_v2 failed (%s), falling back to legacy", operation, describe_error(v2_error)
