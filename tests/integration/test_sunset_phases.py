@@ -92,3 +92,63 @@ async def test_cleanup_is_refused_without_a_rollout_validation_or_confirmation(t
             "needs a person's confirmation",
         ):
             assert reason in message
+
+
+async def test_cleanup_deletes_only_the_legacy_voice_data_then_retires_the_legacy(tmp_path: Path) -> None:
+    from dataclasses import replace as dc_replace
+
+    from voxshift.services.sunset.cleanup import cleanup
+    from voxshift.stores.state import open_state_store
+
+    settings = Settings(data_dir=tmp_path)
+    raw = open_state_store(settings.resolved_state_url)
+    try:
+        await raw.set("agent_voice_settings:agent_a", b'{"enabled": true}', ttl_s=3600)
+        await raw.set("stt_cache:0123456789abcdef0123456789abcdef", b'{"text": "hi"}', ttl_s=86400)
+        await raw.set("voice_daily_stats:agent_a:2026-11-30", b"{}", ttl_s=30 * 86400)
+        await raw.set("session:42", b"not voice data")  # another service's key on the same store
+        await raw.set("voice_v2:flags:x", b"v2's own")
+    finally:
+        await raw.aclose()
+    async with open_sunset(settings) as (sunset, legacy):
+        await legacy.bucket.storage.ensure_bucket()
+        await legacy.bucket.put(OBJECT, b"OggS" + b"\0" * 60, "audio/mpeg", {})
+        await legacy.bucket.storage.put("user-uploads/photo.jpg", b"\xff\xd8\xff", "image/jpeg")
+
+        dry = await cleanup(legacy, dry_run=True)
+        assert (dry["keys"], dry["keys_deleted"], dry["objects"], dry["objects_bytes"]) == (3, 0, 1, 64)
+        assert dry["key_families"] == {"agent_voice_settings": 1, "stt_cache": 1, "voice_daily_stats": 1}
+        assert dry["other_objects_kept"] == 1 and dry["other_objects_sample"] == ["user-uploads/photo.jpg"]
+
+        # Every guard satisfied: earlier phases done, rollout completed at 100 %, validation clean.
+        await sunset._mark("read_only", "completed", actor="t", reason="t", details={})
+        await sunset._mark("data_migration", "completed", actor="t", reason="t", details={})
+        await sunset.record_validation(True, {}, actor="t")
+        await sunset.flags.update(
+            lambda c: dc_replace(c.with_percentage(None, 100), enabled=True), actor="t", reason="100%"
+        )
+
+        async def completed() -> str:
+            return "completed"
+
+        sunset.rollout_state = completed
+        with pytest.raises(SunsetRefused, match="confirmation"):
+            await sunset.run("infrastructure_cleanup", actor="ops", reason="no yes", work=_no_work)
+
+        async def work(dry_run: bool) -> dict[str, object]:
+            return await cleanup(legacy, dry_run=dry_run)
+
+        done = await sunset.run(
+            "infrastructure_cleanup", actor="ops", reason="week 6", confirmed=True, work=work
+        )
+        assert done.details["keys_deleted"] == 3 and done.details["objects_deleted"] == 1
+        assert sunset.flags.config.legacy_retired
+        assert [k async for k in legacy.keyspace.scan()] == []
+        assert [i async for i in legacy.bucket.voice_objects()] == []
+        assert [i.key async for i in legacy.bucket.other_objects()] == ["user-uploads/photo.jpg"]
+    raw = open_state_store(settings.resolved_state_url)
+    try:
+        assert await raw.get("session:42") == b"not voice data"
+        assert await raw.get("voice_v2:flags:x") == b"v2's own"
+    finally:
+        await raw.aclose()

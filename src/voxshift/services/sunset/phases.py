@@ -237,6 +237,11 @@ class SunsetService:
             raise SunsetRefused(f"{phase}: nothing to run it with in this build")
         else:
             details = await work(dry_run)
+            if phase == "infrastructure_cleanup" and not dry_run:
+                # The legacy is gone: the router must stop offering it as a fallback.
+                await self.flags.update(
+                    lambda c: c.with_legacy_retired(True), actor=actor, reason=f"sunset cleanup: {reason}"
+                )
         if not dry_run:
             await self._mark(phase, "completed", actor=actor, reason=reason, details=details)
         return PhaseOutcome(phase, dry_run, not dry_run, details)
