@@ -44,10 +44,12 @@ def test_a_key_outside_the_families_has_no_plan() -> None:
 def test_v2_object_key_uses_the_sniffed_extension() -> None:
     legacy = f"voice/{AGENT}/777/2026/01/02/03/{UUID}.mp3"
     assert oc.v2_object_key(legacy, "wav") == f"legacy/{AGENT}/777/2026/01/02/03/{UUID}.wav"
-    assert oc.v2_object_key(legacy, None) == f"legacy/{AGENT}/777/2026/01/02/03/{UUID}.mp3"
-    bare = f"voice/a/u/2026/01/02/03/{UUID}"
-    assert oc.v2_object_key(bare, None) == f"legacy/a/u/2026/01/02/03/{UUID}"
-    assert oc.v2_object_key(f"voice/a/u/2026/01/02/03/{UUID}.OGG", None).endswith(".ogg")
+    assert oc.v2_object_key(legacy, "mp3") == f"legacy/{AGENT}/777/2026/01/02/03/{UUID}.mp3"
+    # no recognised audio (an empty object): no extension the bytes do not back
+    assert oc.v2_object_key(legacy, None) == f"legacy/{AGENT}/777/2026/01/02/03/{UUID}"
+    assert (
+        oc.v2_object_key(f"voice/a/u/2026/01/02/03/{UUID}", "ogg") == f"legacy/a/u/2026/01/02/03/{UUID}.ogg"
+    )
     with pytest.raises(ValueError):
         oc.v2_object_key("voice/not-the-layout.txt", "ogg")
 

@@ -11,8 +11,10 @@ Every legacy item ends as exactly one outcome, recorded in the journal:
 v2 names (decided here, once):
 
 * objects: ``legacy/{agent}/{user}/{YYYY/MM/DD/HH}/{uuid}.{ext}`` in the v2 bucket, where ``ext`` is
-  the container sniffed from the bytes (TTS output under ``.mp3`` may be WAV or Ogg), else the
-  legacy's own extension. The segments are the legacy's verbatim, so the key stays readable and the
+  the container sniffed from the bytes (TTS output under ``.mp3`` may be WAV or Ogg). Bytes that are
+  no recognised audio (an empty object) get no extension: the legacy's would be a claim the bytes do
+  not back (and S3 servers guess a Content-Type from it); the original file name stays in the
+  metadata. The segments are the legacy's verbatim, so the key stays readable and the
   uuid keeps it unique; ``legacy/`` has no lifecycle rule, so migrated audio is not expired by v2's
   30-day ``audio/`` rule.
 * keys, relative to the v2 namespace (``voice_v2:``): ``legacy:tts_response_cache:{rest}`` for a TTS
@@ -81,13 +83,12 @@ def tts_response_key(legacy_key: str) -> str:
 
 
 def v2_object_key(legacy_key: str, sniffed_ext: str | None) -> str:
-    """The v2 key of a legacy voice object; ``sniffed_ext`` None keeps the legacy extension."""
+    """The v2 key of a legacy voice object; ``sniffed_ext`` None (not audio): no extension."""
     parts = parse_voice_object_key(legacy_key)
     if parts is None:
         raise ValueError(f"not a legacy voice object key: {legacy_key!r}")
-    ext = sniffed_ext or parts.ext
     base = f"{V2_OBJECT_PREFIX}{parts.agent_id}/{parts.user_id}/{parts.hour}/{parts.uuid}"
-    return f"{base}.{ext.lower()}" if ext else base
+    return f"{base}.{sniffed_ext.lower()}" if sniffed_ext else base
 
 
 def object_kind(metadata: dict[str, str]) -> str:

@@ -1,0 +1,191 @@
+"""The data migration's Redis part: every legacy voice key to one outcome.
+
+Keys are read a page at a time: SCAN, then one pipeline of atomic per-key reads (type, remaining TTL
+and value from the same instant), never ``KEYS``. What each family becomes is decided in
+``core.sunset.outcomes``; here the values are read and the v2 keys written, always before the
+journal row, so a kill between the two only makes the next run write the same key again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import redis.exceptions as rex
+from redis.asyncio import Redis
+
+from voxshift.core.legacy_layout import canonical_value, decode_canonical, value_digest
+from voxshift.core.sunset import outcomes as oc
+from voxshift.errors import StoreUnavailable
+from voxshift.legacy.data.keyspace import CANONICAL, LegacyKeyspace
+from voxshift.stores.db.journal import JournalEntry
+from voxshift.stores.state.base import encode_key
+
+if TYPE_CHECKING:
+    from voxshift.services.sunset.migrate import MigrationRun
+
+KEY_PAGE = 200
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    key: str
+    kind: str
+    value: Any  # in ``core.legacy_layout.canonical_value``'s terms
+    pttl_ms: int | None
+    sha256: str
+    size: int
+
+
+class KeyReader(Protocol):
+    async def read(self, keys: Sequence[str]) -> list[KeyValue | None]:
+        """Each key's value in order; None for a key that no longer exists (it expired)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def _key_value(key: str, kind: str, value: Any, pttl_ms: int | None) -> KeyValue:
+    canonical = canonical_value(kind, value)
+    return KeyValue(key, kind, value, pttl_ms, value_digest(kind, value), len(canonical))
+
+
+# The export script without DUMP: the migration needs the value itself, the backup the payload.
+_READ_LUA = """
+local t = redis.call('TYPE', KEYS[1])['ok']
+if t == 'none' then return false end
+local v
+if t == 'string' then v = redis.call('GET', KEYS[1])
+elseif t == 'hash' then v = redis.call('HGETALL', KEYS[1])
+elseif t == 'zset' then v = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+elseif t == 'list' then v = redis.call('LRANGE', KEYS[1], 0, -1)
+elseif t == 'set' then v = redis.call('SMEMBERS', KEYS[1])
+else v = {} end
+return {t, redis.call('PTTL', KEYS[1]), v}
+"""
+
+
+class RedisKeyReader:
+    """Values straight from the legacy Redis, one pipeline of atomic reads per page."""
+
+    def __init__(self, url: str) -> None:
+        self._redis: Redis = Redis.from_url(url, decode_responses=False, socket_timeout=10.0)
+        self._script = self._redis.register_script(_READ_LUA)
+
+    async def read(self, keys: Sequence[str]) -> list[KeyValue | None]:
+        if not keys:
+            return []
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    await self._script(keys=[encode_key(key)], client=pipe)
+                replies = await pipe.execute()
+        except (rex.ConnectionError, rex.TimeoutError) as exc:
+            raise StoreUnavailable(f"legacy Redis failed ({type(exc).__name__}: {exc})") from exc
+        out: list[KeyValue | None] = []
+        for key, reply in zip(keys, replies, strict=True):
+            if reply is None:
+                out.append(None)
+                continue
+            kind = bytes(reply[0]).decode("ascii")
+            pttl = int(reply[1])
+            raw = reply[2]
+            value: Any
+            if kind == "string":
+                value = bytes(raw)
+            elif kind == "hash":
+                value = {bytes(raw[i]): bytes(raw[i + 1]) for i in range(0, len(raw), 2)}
+            elif kind == "zset":
+                value = [(bytes(raw[i]), bytes(raw[i + 1])) for i in range(0, len(raw), 2)]
+            else:
+                kind, value = ("list" if kind == "list" else "set"), [bytes(i) for i in raw]
+            out.append(_key_value(key, kind, value, pttl if pttl > 0 else None))
+        return out
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+class ExportKeyReader:
+    """Values through ``LegacyKeyspace.export`` when it gives the canonical form (the embedded store)."""
+
+    def __init__(self, keyspace: LegacyKeyspace) -> None:
+        self.keyspace = keyspace
+
+    async def read(self, keys: Sequence[str]) -> list[KeyValue | None]:
+        out: list[KeyValue | None] = []
+        for item in await self.keyspace.export(keys):
+            if item is None:
+                out.append(None)
+                continue
+            if item.payload_format != CANONICAL:
+                raise StoreUnavailable(f"cannot read values of {self.keyspace.where} ({item.payload_format})")
+            kind, value = decode_canonical(item.payload)
+            out.append(_key_value(item.key, kind, value, item.pttl_ms))
+        return out
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def migrate_keys(run: MigrationRun) -> None:
+    """Every legacy voice key, page by page; keys with a journal row are not read again."""
+    page: list[str] = []
+    async for key in run.legacy.keyspace.scan(count=500):
+        page.append(key)
+        if len(page) >= run.rate.page(KEY_PAGE):
+            await _page(run, page)
+            page = []
+    if page:
+        await _page(run, page)
+
+
+async def _page(run: MigrationRun, keys: list[str]) -> None:
+    done = await run.journal.done("redis", keys)
+    todo = [k for k in keys if k not in done]
+    if not todo:
+        return
+    await run.limit(len(todo))
+    values = await run.reader.read(todo)
+    read_at = time.monotonic()
+    entries: list[JournalEntry] = []
+    for key, item in zip(todo, values, strict=True):
+        entries.append(await _one(run, key, item, read_at))
+    await run.finish("redis", entries)
+
+
+async def _one(run: MigrationRun, key: str, item: KeyValue | None, read_at: float) -> JournalEntry:
+    if item is None:
+        return JournalEntry("redis", key, "expired", "its TTL ran out between the scan and the read")
+    plan = oc.plan_key(key)
+
+    def entry(outcome: oc.Outcome, reason: str | None = None, v2_key: str | None = None) -> JournalEntry:
+        return JournalEntry("redis", key, outcome, reason, v2_key, item.sha256, item.size)
+
+    if plan.action == "skip":
+        return entry("skipped", plan.reason)
+    if plan.action == "history":
+        # The canonical form keeps every type (zsets with their scores) and decodes back exactly;
+        # no TTL: these are now history, not a cache.
+        v2_key = oc.history_key(key)
+        if not run.dry_run:
+            await run.v2_state.set(v2_key, canonical_value(item.kind, item.value))
+        return entry("migrated", "legacy figures kept in v2's migration history", v2_key)
+    if item.kind != "string":
+        return entry("skipped", f"a {item.kind}, but the legacy only wrote strings here: names no object")
+    object_key, why = oc.tts_response_object(item.value)
+    if object_key is None:
+        return entry("skipped", why)
+    if not await run.object_migrated(object_key):
+        return entry("skipped", f"{oc.OBJECT_GONE} ({object_key})")
+    if item.pttl_ms is None:
+        ttl_s: float | None = None
+    else:
+        # The TTL left now, not the one read a moment ago: the page's reads and writes took time.
+        ttl_s = max(item.pttl_ms - (time.monotonic() - read_at) * 1000, 1) / 1000
+    v2_key = oc.tts_response_key(key)
+    if not run.dry_run:
+        await run.v2_state.set(v2_key, item.value, ttl_s=ttl_s)
+    return entry("migrated", f"names migrated object {object_key}; remaining TTL kept", v2_key)
