@@ -457,8 +457,13 @@ async def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     settings = embedded_settings(tmp_path / "data", write_rows_file(tmp_path / "agent_configs.jsonl"))
     legacy = Legacy(settings, None)
     expected = await legacy.populate(short_ttl=False)
-    async with open_migration(settings, dry_run=True) as run:
+    rate = 40.0
+    async with open_migration(settings, dry_run=True, rate=rate) as run:
         result = await run_data_migration(run)
+    read = sum(
+        s["items"] for store, o in result.counts.items() for outcome, s in o.items() if outcome != "untouched"
+    )
+    assert result.seconds >= read / rate - 0.1  # the read rate limit held
     counted = {
         (store, outcome): slot["items"] for store, o in result.counts.items() for outcome, slot in o.items()
     }
@@ -475,6 +480,17 @@ async def test_dry_run_writes_nothing(tmp_path: Path) -> None:
         await raw.aclose()
     async with open_agent_settings(settings) as agents:
         assert await agents.list() == []
+
+    env = {
+        "VOXSHIFT_DATA_DIR": str(settings.data_dir),
+        "VOXSHIFT_LEGACY_SETTINGS_FILE": str(settings.legacy_settings_file),
+        "PATH": "/usr/bin:/bin",
+    }
+    dry = await asyncio.to_thread(run_cli, env, "sunset", "migrate", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would be (dry run)" in dry.stdout and "migrated" in dry.stdout
+    assert "items" in dry.stderr and "\r" not in dry.stderr  # plain progress lines off a terminal
+    assert await journal_state(settings) == {}
 
 
 # --- killed with SIGKILL at random moments -----------------------------------------------------------

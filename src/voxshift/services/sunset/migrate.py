@@ -269,8 +269,8 @@ async def estimate(settings: Settings) -> tuple[int, int]:
     """(items, bytes) the migration will look at, for a progress bar's ETA: one SCAN and one listing."""
     items = size = 0
     async with open_legacy_data(settings) as legacy:
-        async for row in legacy.settings.rows():
-            items += 1 if row else 0
+        async for _row in legacy.settings.rows():
+            items += 1
         async for _ in legacy.keyspace.scan():
             items += 1
         async for info in legacy.bucket.storage.list("", page_size=1000):
