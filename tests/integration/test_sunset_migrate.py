@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -88,6 +89,9 @@ OBJECTS = [
     (TTS_WAV, WAV, meta("tts_output", "response_1.mp3"), "wav", "audio/wav"),
     (object_key(ASCII_AGENT, "777", ""), MP3, meta("voice_input", "audio"), "mp3", "audio/mpeg"),
 ]
+# A UTF-8 key some other S3 client wrote (minio-py refused non-ASCII ids): an ~115-character agent id
+UNICODE_OBJECT = object_key(AGENT, "пользователь", "ogg")
+OBJECTS.append((UNICODE_OBJECT, OGG, meta("voice_input", "voice_2.ogg"), "ogg", "audio/ogg"))
 GONE = object_key(ASCII_AGENT, "777", "mp3")  # named by a cache entry, never in the bucket
 
 
@@ -136,7 +140,7 @@ class Legacy:
                 for key, (value, ttl, _) in STRING_KEYS.items():
                     await store.set(key, value, ttl_s=ttl)
                 if short_ttl:
-                    await store.set(SHORT, tts_entry(TTS_WAV), ttl_s=1.5)
+                    await store.set(SHORT, tts_entry(TTS_WAV), ttl_s=600)
                 for key, value in UNRELATED_KEYS.items():
                     await store.set(key, value)
             finally:
@@ -146,7 +150,7 @@ class Legacy:
                 for key, (value, ttl, _) in STRING_KEYS.items():
                     await r.set(key.encode(), value, ex=ttl)
                 if short_ttl:
-                    await r.set(SHORT, tts_entry(TTS_WAV), px=1500)
+                    await r.set(SHORT, tts_entry(TTS_WAV), ex=600)
                 for key, value in UNRELATED_KEYS.items():
                     await r.set(key, value)
                 metrics = f"voice_metrics:{AGENT}:stt".encode()
@@ -171,6 +175,17 @@ class Legacy:
             "settings:agent_x": "skipped",
         }
         return expected
+
+    async def expire_soon(self, key: str) -> None:
+        if self.redis_url is None:
+            store = open_state_store(self.settings.resolved_state_url)
+            try:
+                await store.expire(key, 0.2)
+            finally:
+                await store.aclose()
+            return
+        async with Redis.from_url(self.redis_url) as r:
+            await r.pexpire(key, 200)
 
     async def put_objects(self) -> None:
         if self.s3 is None:
@@ -217,24 +232,27 @@ def legacy_bucket(settings: Settings) -> str:
 
 
 class SlowFirstRead:
-    """Lets the short-TTL key expire between the scan that saw it and the read (what a busy Redis does)."""
+    """Makes the short-lived key run out between the scan that saw it and the read, every time: its TTL
+    is cut to 200 ms once the scan has returned it (waiting for a real TTL would race the copying)."""
 
-    def __init__(self, inner: KeyReader) -> None:
+    def __init__(self, inner: KeyReader, legacy: Legacy) -> None:
         self.inner = inner
+        self.legacy = legacy
 
     async def read(self, keys: Sequence[str]) -> list[KeyValue | None]:
         if SHORT in keys:
-            await asyncio.sleep(1.6)
+            await self.legacy.expire_soon(SHORT)
+            await asyncio.sleep(0.5)
         return await self.inner.read(keys)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
-async def migrate_in_process(settings: Settings, *, slow: bool) -> MigrationResult:
-    async with open_migration(settings) as run:
+async def migrate_in_process(legacy: Legacy, *, slow: bool) -> MigrationResult:
+    async with open_migration(legacy.settings) as run:
         if slow:
-            run.reader = SlowFirstRead(run.reader)
+            run.reader = SlowFirstRead(run.reader, legacy)
         return await run_data_migration(run)
 
 
@@ -342,10 +360,10 @@ async def remaining_ttl(legacy: Legacy, key: str) -> float | None:
 
 
 async def migrate_twice(legacy: Legacy, expected: dict[str, str]) -> None:
-    result = await migrate_in_process(legacy.settings, slow=True)
+    result = await migrate_in_process(legacy, slow=True)
     await check_migrated(legacy, expected, result)
     before = (await journal_state(legacy.settings), await v2_state(legacy.settings))
-    again = await migrate_in_process(legacy.settings, slow=False)
+    again = await migrate_in_process(legacy, slow=False)
     assert again.counts == {}  # every item has its row: nothing read, nothing written
     assert (await journal_state(legacy.settings), await v2_state(legacy.settings)) == before
 
@@ -449,6 +467,10 @@ async def test_embedded_stack_cli_resolve_and_redirect(tmp_path: Path) -> None:
             served = await client.get(moved.headers["location"])
             assert served.status_code == 200 and served.content == WAV
             assert served.headers["content-type"].startswith("audio/wav")
+            unicode_moved = await client.get(f"/v2/legacy/objects/{quote(UNICODE_OBJECT)}")
+            assert unicode_moved.status_code == 307
+            served = await client.get(unicode_moved.headers["location"])
+            assert served.status_code == 200 and served.content == OGG
             missing = await client.get("/v2/legacy/objects/voice/a/b/2026/01/02/03/nope.ogg")
             assert missing.status_code == 404 and "error" in missing.json()
 

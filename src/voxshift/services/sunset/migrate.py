@@ -160,9 +160,9 @@ async def _one_row(run: MigrationRun, row: LegacySettingsRow, cache: Any) -> Jou
     digest = hashlib.sha256(raw).hexdigest()
     config = row.row.get("config_json")
     conversion = check_agent_config(config)
-    staleness = compare_settings_cache(
-        cache.value if cache is not None else None, locate_voice_settings(config).value
-    )
+    # The legacy cached settings as a JSON string; any other type there is not its cache entry.
+    cached = cache.value if cache is not None and cache.kind == "string" else None
+    staleness = compare_settings_cache(cached, locate_voice_settings(config).value)
     detail = {
         "verdict": conversion.verdict,
         "findings": [f.to_json() for f in conversion.findings],
