@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -38,8 +39,9 @@ from voxshift.config import Settings
 from voxshift.core.legacy_layout import LEGACY_BUCKET, decode_canonical, value_digest
 from voxshift.services.sunset.migrate import MigrationResult, open_journal, open_migration, run_data_migration
 from voxshift.services.sunset.migrate_keys import KeyReader, KeyValue
+from voxshift.services.sunset.sources import open_bucket
 from voxshift.services.wiring.control import open_agent_settings
-from voxshift.stores.objects import ObjectStorage, open_from_settings
+from voxshift.stores.objects import open_from_settings
 from voxshift.stores.state import NamespacedStore, open_state_store
 
 AGENT = "agent_" + "голосовой_помощник_@:." * 4 + "_1a2b3c4d"  # non-ASCII, ':', '@', '.', ~115 characters
@@ -522,74 +524,119 @@ KILLS = 20
 
 async def populate_many(settings: Settings) -> None:
     """A smaller legacy for the kill test, but with every kind of item, and no TTL that could run out."""
-    store = open_state_store(settings.resolved_state_url)
-    objects: ObjectStorage = open_from_settings(settings, LEGACY_BUCKET, lifecycle=())
+    store = open_state_store(settings.legacy_redis_url or settings.resolved_state_url)
+    bucket = open_bucket(settings)  # the legacy bucket, through the same adapter the migration reads
     try:
-        await objects.ensure_bucket()
+        await bucket.storage.ensure_bucket()
         for n in range(40):
             body = WAV + n.to_bytes(4, "big") if n % 2 else OGG + n.to_bytes(4, "big")
             key = f"voice/{AGENT if n % 3 else ASCII_AGENT}/u{n}/2026/01/02/03/{uuid.UUID(int=n)}.mp3"
-            await objects.put(key, body, "audio/mpeg", meta("tts_output", f"response_{n}.mp3"))
-            await store.set(
-                f"tts_response_cache:{AGENT}:u{n}:{1767225600 + n}", tts_entry(key), ttl_s=7200 + n
-            )
+            await bucket.put(key, body, "audio/mpeg", meta("tts_output", f"response_{n}.mp3"))
+            tts = f"tts_response_cache:{AGENT}:u{n}:{1767225600 + n}"
+            await store.set(tts, tts_entry(key), ttl_s=7200 + n)
             await store.set("stt_cache:" + f"{n:032x}", b'{"success": true}', ttl_s=86400)
-            await store.set(
-                f"voice_daily_stats:{ASCII_AGENT}:2026-01-{n % 28 + 1:02d}", b"{}", ttl_s=30 * 86400
-            )
+            stats = f"voice_daily_stats:{ASCII_AGENT}:2026-01-{n % 28 + 1:02d}"
+            await store.set(stats, b"{}", ttl_s=30 * 86400)
         for key, body in UNRELATED_OBJECTS.items():
-            await objects.put(key, body, "text/plain")
+            await bucket.storage.put(key, body, "text/plain")
     finally:
-        await objects.aclose()
+        await bucket.aclose()
         await store.aclose()
 
 
-def migrate_process(settings: Settings, *rate: str) -> subprocess.Popen[bytes]:
-    env = {
-        "VOXSHIFT_DATA_DIR": str(settings.data_dir),
-        "VOXSHIFT_LEGACY_SETTINGS_FILE": str(settings.legacy_settings_file),
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+def env_of(settings: Settings) -> dict[str, str]:
+    """The settings as the environment a `voxshift` process reads them from."""
+    names = {
+        "data_dir": "VOXSHIFT_DATA_DIR",
+        "state_url": "VOXSHIFT_STATE_URL",
+        "storage_url": "VOXSHIFT_STORAGE_URL",
+        "storage_access_key": "VOXSHIFT_STORAGE_ACCESS_KEY",
+        "storage_secret_key": "VOXSHIFT_STORAGE_SECRET_KEY",
+        "voice_v2_minio_bucket": "VOICE_V2_MINIO_BUCKET",
+        "legacy_redis_url": "VOXSHIFT_LEGACY_REDIS_URL",
+        "legacy_s3_url": "VOXSHIFT_LEGACY_S3_URL",
+        "legacy_s3_access_key": "VOXSHIFT_LEGACY_S3_ACCESS_KEY",
+        "legacy_s3_secret_key": "VOXSHIFT_LEGACY_S3_SECRET_KEY",
+        "legacy_database_url": "VOXSHIFT_LEGACY_DATABASE_URL",
+        "legacy_settings_file": "VOXSHIFT_LEGACY_SETTINGS_FILE",
     }
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for field, name in names.items():
+        value = getattr(settings, field)
+        if value is not None:
+            env[name] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    return env
+
+
+def migrate_process(settings: Settings, *rate: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "voxshift.cli", "sunset", "migrate", *rate],
-        env=env,
+        env=env_of(settings),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
 
 
-async def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
-    rows = write_rows_file(tmp_path / "agent_configs.jsonl")
-    killed = embedded_settings(tmp_path / "killed", rows)
-    await populate_many(killed)
-    reference = embedded_settings(tmp_path / "reference", rows)
-    shutil.copytree(killed.data_dir, reference.data_dir)  # the same legacy data, before any run
+@pytest.fixture(params=["embedded", "real"])
+async def two_copies(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Settings, Settings, float]:
+    """Two separate, identical legacies (each with its own v2): one to kill, one to run uninterrupted;
+    and the longest delay before a kill (a process on the real stack takes longer to start)."""
+    if request.param == "embedded":
+        rows = write_rows_file(tmp_path / "agent_configs.jsonl")
+        killed = embedded_settings(tmp_path / "killed", rows)
+        await populate_many(killed)
+        reference = embedded_settings(tmp_path / "reference", rows)
+        shutil.copytree(killed.data_dir, reference.data_dir)  # the same legacy data, before any run
+        return killed, reference, 2.5
+    redis: RedisServer = request.getfixturevalue("clean_redis")
+    s3: SeaweedS3 = request.getfixturevalue("s3_server")
+    pg_url: str = request.getfixturevalue("postgres_url")
+    await write_pg_rows(pg_url)  # only ever read: both copies share it
+    copies = []
+    for db_index, name in ((1, "killed"), (2, "reference")):
+        suffix = f"{name}-{uuid.uuid4().hex[:8]}"
+        s3.client().create_bucket(Bucket=f"voice-files-{suffix}")
+        redis_url = redis.url.rsplit("/", 1)[0] + f"/{db_index}"
+        settings = Settings(
+            data_dir=tmp_path / name,
+            state_url=redis_url,
+            legacy_redis_url=redis_url,
+            storage_url=s3.storage_url(),
+            storage_access_key=s3.access_key,
+            storage_secret_key=s3.secret_key,
+            voice_v2_minio_bucket=f"voice-v2-{suffix}",
+            legacy_s3_url=s3.storage_url(f"voice-files-{suffix}"),
+            legacy_s3_access_key=s3.access_key,
+            legacy_s3_secret_key=s3.secret_key,
+            legacy_database_url=pg_url,
+        )
+        await populate_many(settings)
+        copies.append(settings)
+    return copies[0], copies[1], 5.0
 
+
+async def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(
+    two_copies: tuple[Settings, Settings, float],
+) -> None:
+    killed, reference, longest = two_copies
     seed = int(os.environ.get("VOXSHIFT_KILL_SEED") or random.SystemRandom().randrange(2**32))
     print(f"SIGKILL test seed: {seed} (set VOXSHIFT_KILL_SEED={seed} to replay)")
     rng = random.Random(seed)
     finished_early = 0
     for _ in range(KILLS):
-        # The rate limit stretches the work over several runs' worth of seconds, so kills land inside it.
+        # The rate limit stretches the work over many runs' worth of seconds, so kills land inside it.
         proc = migrate_process(killed, "--rate", "8")
-        await asyncio.sleep(rng.uniform(0.3, 2.5))
+        await asyncio.sleep(rng.uniform(0.3, longest))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         else:
             finished_early += 1
-        proc.wait(timeout=30)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        await asyncio.to_thread(proc.wait, 30)
     journaled_by_killed_runs = len(await journal_state(killed))
     print(f"{journaled_by_killed_runs} items journaled by the killed runs")
     assert journaled_by_killed_runs > 0  # the killed runs made progress, and it was kept
-    final = migrate_process(killed)
-    assert final.wait(timeout=120) == 0
-    uninterrupted = migrate_process(reference)
-    assert uninterrupted.wait(timeout=120) == 0
-    for proc in (final, uninterrupted):
-        if proc.stderr is not None:
-            proc.stderr.close()
+    assert await asyncio.to_thread(migrate_process(killed).wait, 120) == 0
+    assert await asyncio.to_thread(migrate_process(reference).wait, 120) == 0
 
     got, want = await journal_state(killed), await journal_state(reference)
     # 40 objects, 40 TTS entries, 40 STT entries, 28 daily-stats days, the unrelated objects, 3 rows
