@@ -112,12 +112,16 @@ class MigrationRun:
             self.result.add(entry)
         self.progress(store, len(entries), sum(e.bytes or 0 for e in entries))
 
-    async def object_migrated(self, legacy_key: str) -> bool:
-        entry = await self.journal.get("s3", legacy_key)
-        if entry is not None:
-            return entry.outcome == "migrated"
-        # A dry run records nothing: the object would be migrated if the legacy bucket still has it.
-        return self.dry_run and await self.legacy.bucket.storage.head(legacy_key) is not None
+    async def objects_migrated(self, legacy_keys: list[str]) -> set[str]:
+        """Those of the legacy object keys whose object was migrated (the journal says so)."""
+        done = await self.journal.done("s3", legacy_keys)
+        out = {key for key, entry in done.items() if entry.outcome == "migrated"}
+        if self.dry_run:
+            # A dry run records nothing: an object would be migrated if the legacy bucket still has it.
+            for key in set(legacy_keys) - set(done):
+                if await self.legacy.bucket.storage.head(key) is not None:
+                    out.add(key)
+        return out
 
 
 async def run_data_migration(run: MigrationRun) -> MigrationResult:

@@ -21,7 +21,7 @@ from voxshift.core.sunset import outcomes as oc
 from voxshift.errors import StoreUnavailable
 from voxshift.legacy.data.keyspace import CANONICAL, LegacyKeyspace
 from voxshift.stores.db.journal import JournalEntry
-from voxshift.stores.state.base import encode_key
+from voxshift.stores.state.base import Batch, encode_key
 
 if TYPE_CHECKING:
     from voxshift.services.sunset.migrate import MigrationRun
@@ -150,13 +150,21 @@ async def _page(run: MigrationRun, keys: list[str]) -> None:
     await run.limit(len(todo))
     values = await run.reader.read(todo)
     read_at = time.monotonic()
-    entries: list[JournalEntry] = []
-    for key, item in zip(todo, values, strict=True):
-        entries.append(await _one(run, key, item, read_at))
+    # Which objects the page's TTS entries name, looked up in one journal query, not one per entry.
+    named = [
+        oc.tts_response_object(item.value)[0]
+        for key, item in zip(todo, values, strict=True)
+        if item is not None and item.kind == "string" and oc.plan_key(key).action == "tts_response"
+    ]
+    migrated = await run.objects_migrated([k for k in named if k is not None])
+    writes = Batch()
+    entries = [_one(key, item, read_at, migrated, writes) for key, item in zip(todo, values, strict=True)]
+    if writes and not run.dry_run:
+        await run.v2_state.execute(writes)  # the page's v2 keys in one pipeline, before the journal rows
     await run.finish("redis", entries)
 
 
-async def _one(run: MigrationRun, key: str, item: KeyValue | None, read_at: float) -> JournalEntry:
+def _one(key: str, item: KeyValue | None, read_at: float, migrated: set[str], writes: Batch) -> JournalEntry:
     if item is None:
         return JournalEntry("redis", key, "expired", "its TTL ran out between the scan and the read")
     plan = oc.plan_key(key)
@@ -170,22 +178,20 @@ async def _one(run: MigrationRun, key: str, item: KeyValue | None, read_at: floa
         # The canonical form keeps every type (zsets with their scores) and decodes back exactly;
         # no TTL: these are now history, not a cache.
         v2_key = oc.history_key(key)
-        if not run.dry_run:
-            await run.v2_state.set(v2_key, canonical_value(item.kind, item.value))
+        writes.set(v2_key, canonical_value(item.kind, item.value))
         return entry("migrated", "legacy figures kept in v2's migration history", v2_key)
     if item.kind != "string":
         return entry("skipped", f"a {item.kind}, but the legacy only wrote strings here: names no object")
     object_key, why = oc.tts_response_object(item.value)
     if object_key is None:
         return entry("skipped", why)
-    if not await run.object_migrated(object_key):
+    if object_key not in migrated:
         return entry("skipped", f"{oc.OBJECT_GONE} ({object_key})")
     if item.pttl_ms is None:
         ttl_s: float | None = None
     else:
-        # The TTL left now, not the one read a moment ago: the page's reads and writes took time.
+        # The TTL left now, not the one read a moment ago (the page is written right after this).
         ttl_s = max(item.pttl_ms - (time.monotonic() - read_at) * 1000, 1) / 1000
     v2_key = oc.tts_response_key(key)
-    if not run.dry_run:
-        await run.v2_state.set(v2_key, item.value, ttl_s=ttl_s)
+    writes.set(v2_key, item.value, ttl_s=ttl_s)
     return entry("migrated", f"names migrated object {object_key}; remaining TTL kept", v2_key)
