@@ -517,6 +517,14 @@ async def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert await journal_state(settings) == {}
 
 
+async def test_a_legacy_that_never_stored_audio_has_nothing_to_migrate(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)  # the embedded reference legacy, before any voice message
+    async with open_migration(settings) as run:
+        result = await run_data_migration(run)
+    assert result.counts == {}
+    assert result.notes == ["legacy bucket 'voice-files' does not exist: no objects"]
+
+
 # --- killed with SIGKILL at random moments -----------------------------------------------------------
 
 KILLS = 20

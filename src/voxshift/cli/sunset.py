@@ -108,6 +108,8 @@ def migrate_command(
     ]
     what = "would be (dry run)" if dry_run else "done"
     typer.echo(table(["store", "outcome", "items", "bytes"], rows) if rows else "nothing to migrate")
+    for note in result.notes:
+        typer.echo(f"note: {note}")
     typer.echo(f"{what} in {result.seconds:.1f} s")
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from voxshift.config import Settings
 from voxshift.core.agent_settings import VersionConflict, validate_agent_id
 from voxshift.core.sunset.settings import compare_settings_cache, locate_voice_settings
-from voxshift.errors import InvalidRequest, NotFound
+from voxshift.errors import InvalidRequest, NotFound, StoreUnavailable
 from voxshift.legacy.data.settings_source import LegacySettingsRow
 from voxshift.schemas.agent_settings import validate_agent_settings
 from voxshift.services.agents.service import AgentSettingsService
@@ -54,6 +54,7 @@ class MigrationResult:
     dry_run: bool
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # store/outcome/items,bytes
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     def add(self, entry: JournalEntry) -> None:
         slot = self.counts.setdefault(entry.store, {}).setdefault(entry.outcome, {"items": 0, "bytes": 0})
@@ -61,7 +62,12 @@ class MigrationResult:
         slot["bytes"] += entry.bytes or 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "counts": self.counts, "seconds": round(self.seconds, 3)}
+        return {
+            "dry_run": self.dry_run,
+            "counts": self.counts,
+            "seconds": round(self.seconds, 3),
+            "notes": self.notes,
+        }
 
 
 class RateLimit:
@@ -277,9 +283,13 @@ async def estimate(settings: Settings) -> tuple[int, int]:
             items += 1
         async for _ in legacy.keyspace.scan():
             items += 1
-        async for info in legacy.bucket.storage.list("", page_size=1000):
-            items += 1
-            size += info.size
+        try:
+            async for info in legacy.bucket.storage.list("", page_size=1000):
+                items += 1
+                size += info.size
+        except StoreUnavailable as exc:
+            if exc.code != "bucket_missing":  # no bucket: no objects (the migration says so)
+                raise
     return items, size
 
 

@@ -16,7 +16,7 @@ from voxshift.audio.formats import CONTENT_TYPES, UPLOAD_CONTENT_TYPES
 from voxshift.audio.sniff import sniff_container
 from voxshift.core.legacy_layout import parse_voice_object_key
 from voxshift.core.sunset import outcomes as oc
-from voxshift.errors import NotFound, VoxshiftError
+from voxshift.errors import NotFound, StoreUnavailable, VoxshiftError
 from voxshift.stores.db.journal import JournalEntry
 from voxshift.stores.objects import ObjectInfo
 
@@ -43,11 +43,19 @@ def sniff(body: bytes) -> tuple[str | None, str, str | None]:
 
 async def migrate_objects(run: MigrationRun) -> None:
     page: list[ObjectInfo] = []
-    async for info in run.legacy.bucket.storage.list("", page_size=500):
-        page.append(info)
-        if len(page) >= run.rate.page(OBJECT_PAGE):
-            await _page(run, page)
-            page = []
+    try:
+        async for info in run.legacy.bucket.storage.list("", page_size=500):
+            page.append(info)
+            if len(page) >= run.rate.page(OBJECT_PAGE):
+                await _page(run, page)
+                page = []
+    except StoreUnavailable as exc:
+        if exc.code != "bucket_missing":
+            raise
+        # A legacy that never stored audio (the embedded one before its first voice message) has no
+        # bucket: nothing to copy, which the result says rather than failing the whole migration.
+        run.result.notes.append(f"legacy bucket {run.legacy.bucket.bucket!r} does not exist: no objects")
+        return
     if page:
         await _page(run, page)
 
