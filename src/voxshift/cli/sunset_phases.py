@@ -130,10 +130,11 @@ def run_command(
 
 
 async def data_migration(settings: Any, dry_run: bool) -> dict[str, Any]:
-    """The data_migration phase's work (the journaled migration)."""
-    from voxshift.errors import InvalidRequest
+    """The data_migration phase's work: the journaled migration (resumable; see `sunset migrate`)."""
+    from voxshift.services.sunset.migrate import migrate
 
-    raise InvalidRequest("data_migration: run `voxshift sunset migrate` (the phase entry is not wired yet)")
+    result = await migrate(settings, dry_run=dry_run)
+    return result.to_json()
 
 
 def register(app: typer.Typer) -> None:
