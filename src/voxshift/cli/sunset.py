@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from voxshift.cli.common import State, fail, run, table
+from voxshift.cli.sunset_phases import register
 from voxshift.cli.sunset_validate import validate_command
 from voxshift.errors import EXIT_FAILURE, InvalidRequest, NotFound
 
@@ -168,3 +169,6 @@ sunset_app.command("migrate")(migrate_command)
 sunset_app.command("report")(report_command)
 sunset_app.command("resolve")(resolve_command)
 sunset_app.command("validate")(validate_command)
+
+# plan / status / run PHASE: the phases behind their guards.
+register(sunset_app)
