@@ -138,6 +138,12 @@ async def test_real_stack(real_legacy: Legacy) -> None:
     assert settings.legacy_database_url is not None
     await write_pg_rows(settings.legacy_database_url)
     await real_legacy.populate()
+    # Before any migration (no journal, no v2 bucket yet): every legacy voice item is missing.
+    before = (await validate(settings)).to_json()
+    assert before["clean"] is False
+    assert {i["key"] for i in before["categories"]["objects"]["missing"]} == {k for k, *_ in OBJECTS}
+    assert all(not c["extra"] and not c["changed"] for c in before["categories"].values())
+    assert (await recorded_validation(settings))["clean"] is False
     await migrate_in_process(real_legacy, slow=True)
     steps: list[str] = []
     report = await validate(settings, progress=lambda step, n, size: steps.append(step))

@@ -26,7 +26,7 @@ from typing import Any
 
 from voxshift.config import Settings
 from voxshift.core.legacy_layout import parse_voice_object_key
-from voxshift.errors import NotFound
+from voxshift.errors import NotFound, StoreUnavailable
 from voxshift.legacy.data.settings_source import LegacySettingsRow
 from voxshift.schemas.agent_settings import validate_agent_settings
 from voxshift.services.sunset.migrate import MigrationRun, open_migration
@@ -167,13 +167,18 @@ async def _legacy_objects(run: MigrationRun, report: ValidationReport, progress:
         progress("objects", len(page), sum(i.size for i in page))
         page.clear()
 
-    async for info in run.legacy.bucket.storage.list("", page_size=500):
-        if parse_voice_object_key(info.key) is None:
-            cat.note("untouched (not a voice object)")  # another tenant's: never read
-            continue
-        page.append(info)
-        if len(page) >= OBJECT_PAGE:
-            await flush()
+    try:
+        async for info in run.legacy.bucket.storage.list("", page_size=500):
+            if parse_voice_object_key(info.key) is None:
+                cat.note("untouched (not a voice object)")  # another tenant's: never read
+                continue
+            page.append(info)
+            if len(page) >= OBJECT_PAGE:
+                await flush()
+    except StoreUnavailable as exc:
+        if exc.code != "bucket_missing":
+            raise
+        cat.note("legacy bucket does not exist")  # no objects on the legacy side (as the migration)
     if page:
         await flush()
 

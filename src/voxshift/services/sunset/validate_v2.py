@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from voxshift.core.legacy_layout import decode_canonical, value_digest
 from voxshift.core.sunset import outcomes as oc
-from voxshift.errors import NotFound
+from voxshift.errors import NotFound, StoreUnavailable
 from voxshift.services.sunset.migrate import MigrationRun
 from voxshift.services.sunset.validate_report import (
     KEY_PAGE,
@@ -67,7 +67,9 @@ async def _object(run: MigrationRun, cat: Category, entry: JournalEntry) -> None
     assert entry.v2_key is not None
     try:
         body, _ = await run.v2_objects.get(entry.v2_key)
-    except NotFound:
+    except (NotFound, StoreUnavailable) as exc:
+        if isinstance(exc, StoreUnavailable) and exc.code != "bucket_missing":
+            raise
         cat.missing.append(problem(entry.key, "migrated, but absent in v2", entry.v2_key))
         return
     if hashlib.sha256(body).hexdigest() != entry.sha256:
@@ -123,13 +125,17 @@ async def check_extra(run: MigrationRun, report: ValidationReport, progress: Pro
     """Pass 3: v2 items under the migration's prefixes that no migrated journal row names."""
     objects = report.categories["objects"]
     page: list[str] = []
-    async for info in run.v2_objects.list(oc.V2_OBJECT_PREFIX, page_size=1000):
-        objects.v2 += 1
-        page.append(info.key)
-        if len(page) >= _CHUNK:
-            await _extra_objects(run, objects, page)
-            progress("v2 listing", len(page), 0)
-            page.clear()
+    try:
+        async for info in run.v2_objects.list(oc.V2_OBJECT_PREFIX, page_size=1000):
+            objects.v2 += 1
+            page.append(info.key)
+            if len(page) >= _CHUNK:
+                await _extra_objects(run, objects, page)
+                progress("v2 listing", len(page), 0)
+                page.clear()
+    except StoreUnavailable as exc:
+        if exc.code != "bucket_missing":
+            raise  # no v2 bucket yet (no migration ran): nothing extra in it
     await _extra_objects(run, objects, page)
 
     for prefix in (oc.TTS_RESPONSE_PREFIX, oc.HISTORY_PREFIX):
