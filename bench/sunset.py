@@ -278,7 +278,8 @@ def child(args: argparse.Namespace) -> None:
         import voxshift.services.sunset.migrate  # noqa: F401
     if args.trace:
         tracemalloc.start()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    rss_before, cpu_before = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     if args.child == "seed":
         figures = seed_keys(args.redis)
@@ -288,7 +289,10 @@ def child(args: argparse.Namespace) -> None:
     else:
         figures = voxshift_migrate(args, bucket)
     figures["seconds"] = time.perf_counter() - start
-    figures["rss_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds of this process (all threads): near ``seconds`` means the client side is CPU-bound.
+    figures["cpu_s"] = usage.ru_utime + usage.ru_stime - cpu_before
+    figures["rss_peak_mb"] = usage.ru_maxrss / 1024
     figures["rss_delta_mb"] = figures["rss_peak_mb"] - rss_before
     if args.trace:
         figures["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
