@@ -22,11 +22,11 @@ from voxshift.core.sunset.settings import (
     ORCHESTRATOR_PATH,
     Finding,
     SettingsConversion,
-    compare_settings_cache,
     convert_agent_config,
     convert_voice_settings,
     json_diff,
 )
+from voxshift.core.sunset.settings_cache import compare_settings_cache
 from voxshift.schemas.agent_settings import validate_agent_settings
 from voxshift.services.sunset.settings_check import check_agent_config, check_conversion, check_voice_settings
 

@@ -24,7 +24,8 @@ from typing import Any
 
 from voxshift.config import Settings
 from voxshift.core.agent_settings import VersionConflict, validate_agent_id
-from voxshift.core.sunset.settings import compare_settings_cache, locate_voice_settings
+from voxshift.core.sunset.settings import locate_voice_settings
+from voxshift.core.sunset.settings_cache import compare_settings_cache
 from voxshift.errors import InvalidRequest, NotFound, StoreUnavailable
 from voxshift.legacy.data.settings_source import LegacySettingsRow
 from voxshift.schemas.agent_settings import validate_agent_settings
