@@ -14,9 +14,9 @@ from voxshift.errors import Conflict, StoreUnavailable
 from voxshift.legacy.data.keyspace import CANONICAL, REDIS_DUMP, KeyExport, only_voice_keys
 from voxshift.stores.state.base import decode_key, encode_key
 
-# One atomic read per key: type, TTL, DUMP and the plain value come from the same instant, so the
-# digest always describes the payload next to it (a separate GET could see a newer value).
-_EXPORT_LUA = """
+# One atomic read per key: type, TTL (and DUMP) and the plain value come from the same instant, so
+# the digest always describes the payload next to it (a separate GET could see a newer value).
+_READ_TEMPLATE = """
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then return false end
 local v
@@ -26,8 +26,23 @@ elseif t == 'zset' then v = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 elseif t == 'list' then v = redis.call('LRANGE', KEYS[1], 0, -1)
 elseif t == 'set' then v = redis.call('SMEMBERS', KEYS[1])
 else v = {} end
-return {t, redis.call('PTTL', KEYS[1]), redis.call('DUMP', KEYS[1]), v}
+return {t, redis.call('PTTL', KEYS[1]), %s}
 """
+_EXPORT_LUA = _READ_TEMPLATE % "redis.call('DUMP', KEYS[1]), v"  # the backup: payload and value
+READ_LUA = _READ_TEMPLATE % "v"  # the migration: the value only
+
+
+def plain_value(kind: str, raw: Any) -> object | None:
+    """A scripted read's value in ``value_digest``'s terms; None for a type the script does not read."""
+    if kind == "string":
+        return bytes(raw)
+    if kind == "hash":
+        return {bytes(raw[i]): bytes(raw[i + 1]) for i in range(0, len(raw), 2)}
+    if kind == "zset":
+        return [(bytes(raw[i]), bytes(raw[i + 1])) for i in range(0, len(raw), 2)]
+    if kind in ("list", "set"):
+        return [bytes(i) for i in raw]
+    return None
 
 
 def _glob_escape(prefix: str) -> bytes:
@@ -39,15 +54,8 @@ def _glob_escape(prefix: str) -> bytes:
 
 def _value(kind: str, raw: Any, dump: bytes) -> tuple[str, object]:
     """The value in ``value_digest``'s terms; a type the script does not read is identified by its DUMP."""
-    if kind == "string":
-        return kind, bytes(raw)
-    if kind == "hash":
-        return kind, {bytes(raw[i]): bytes(raw[i + 1]) for i in range(0, len(raw), 2)}
-    if kind == "zset":
-        return kind, [(bytes(raw[i]), bytes(raw[i + 1])) for i in range(0, len(raw), 2)]
-    if kind in ("list", "set"):
-        return kind, [bytes(i) for i in raw]
-    return "string", b"dump:" + dump
+    value = plain_value(kind, raw)
+    return ("string", b"dump:" + dump) if value is None else (kind, value)
 
 
 class RedisKeyspace:

@@ -20,6 +20,7 @@ from voxshift.core.legacy_layout import canonical_value, decode_canonical, value
 from voxshift.core.sunset import outcomes as oc
 from voxshift.errors import StoreUnavailable
 from voxshift.legacy.data.keyspace import CANONICAL, LegacyKeyspace
+from voxshift.legacy.data.redis_keyspace import READ_LUA, plain_value
 from voxshift.stores.db.journal import JournalEntry
 from voxshift.stores.state.base import Batch, encode_key
 
@@ -52,27 +53,12 @@ def _key_value(key: str, kind: str, value: Any, pttl_ms: int | None) -> KeyValue
     return KeyValue(key, kind, value, pttl_ms, value_digest(kind, value), len(canonical))
 
 
-# The export script without DUMP: the migration needs the value itself, the backup the payload.
-_READ_LUA = """
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'none' then return false end
-local v
-if t == 'string' then v = redis.call('GET', KEYS[1])
-elseif t == 'hash' then v = redis.call('HGETALL', KEYS[1])
-elseif t == 'zset' then v = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-elseif t == 'list' then v = redis.call('LRANGE', KEYS[1], 0, -1)
-elseif t == 'set' then v = redis.call('SMEMBERS', KEYS[1])
-else v = {} end
-return {t, redis.call('PTTL', KEYS[1]), v}
-"""
-
-
 class RedisKeyReader:
     """Values straight from the legacy Redis, one pipeline of atomic reads per page."""
 
     def __init__(self, url: str) -> None:
         self._redis: Redis = Redis.from_url(url, decode_responses=False, socket_timeout=10.0)
-        self._script = self._redis.register_script(_READ_LUA)
+        self._script = self._redis.register_script(READ_LUA)
 
     async def read(self, keys: Sequence[str]) -> list[KeyValue | None]:
         if not keys:
@@ -91,16 +77,9 @@ class RedisKeyReader:
                 continue
             kind = bytes(reply[0]).decode("ascii")
             pttl = int(reply[1])
-            raw = reply[2]
-            value: Any
-            if kind == "string":
-                value = bytes(raw)
-            elif kind == "hash":
-                value = {bytes(raw[i]): bytes(raw[i + 1]) for i in range(0, len(raw), 2)}
-            elif kind == "zset":
-                value = [(bytes(raw[i]), bytes(raw[i + 1])) for i in range(0, len(raw), 2)]
-            else:
-                kind, value = ("list" if kind == "list" else "set"), [bytes(i) for i in raw]
+            value = plain_value(kind, reply[2])
+            if value is None:  # a type the script does not read: nothing of it to carry over
+                kind, value = "set", []
             out.append(_key_value(key, kind, value, pttl if pttl > 0 else None))
         return out
 
