@@ -144,9 +144,7 @@ class RolloutController:
 
     # --- reading ----------------------------------------------------------------------------------
     async def read(self) -> tuple[RolloutState, Stored]:
-        stored = await self.doc.read()
-        state = RolloutState.loads(stored.value) if stored.value else RolloutState()
-        return state, stored
+        return state_of(await self.doc.read())
 
     async def plan_for(self, state: RolloutState) -> Plan:
         """The plan the rollout was started with (stored by digest); the default before a start."""
@@ -316,8 +314,8 @@ class RolloutController:
         return None
 
     async def _lead(self, token: int) -> Transition | None:
-        await self.doc.claim(token)
-        state, stored = await self.read()
+        # claim() returns the document as stored: no second read of it each wake-up.
+        state, stored = state_of(await self.doc.claim(token))
         plan = await self.plan_for(state)
         if state.pending_apply:
             state = await self._finish(plan, state, token)
@@ -386,8 +384,7 @@ class RolloutController:
             self.notifier.notify(webhook_event(plan, state))
         done = machine.applied(state)
         for _ in range(_WRITE_ATTEMPTS):
-            stored = await self.doc.read()
-            current = RolloutState.loads(stored.value) if stored.value else RolloutState()
+            current, stored = await self.read()
             if current.seq != state.seq or current.applied >= state.seq:
                 return current  # someone moved on (or finished it): theirs is the newer word
             try:
@@ -430,3 +427,8 @@ class RolloutController:
     async def plan_document(self) -> dict[str, Any]:
         state, _ = await self.read()
         return plan_to_dict(await self.plan_for(state))
+
+
+def state_of(stored: Stored) -> tuple[RolloutState, Stored]:
+    """The rollout state in a read of its document (pending when nothing is stored yet)."""
+    return (RolloutState.loads(stored.value) if stored.value else RolloutState()), stored

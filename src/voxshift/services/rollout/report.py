@@ -25,7 +25,7 @@ from voxshift.errors import InvalidRequest, StoreUnavailable
 from voxshift.services.feedback.service import FeedbackService, mean_interval
 from voxshift.services.flags.service import FeatureFlags
 from voxshift.services.metrics.recorder import MigrationMetrics
-from voxshift.services.rollout.controller import LEASE_NAME, STATE_KEY
+from voxshift.services.rollout.controller import LEASE_NAME, STATE_KEY, state_of
 from voxshift.services.rollout.fenced import FencedDocument
 from voxshift.services.wiring.control import build_feedback, build_flags
 from voxshift.stores.db.engine import Database
@@ -52,8 +52,8 @@ class RolloutView:
     history: RolloutHistoryRepository
 
     async def rollout_state(self) -> RolloutState:
-        stored = await FencedDocument(self.v2_state, STATE_KEY, fence_name=LEASE_NAME).read()
-        return RolloutState.loads(stored.value) if stored.value else RolloutState()
+        state, _ = state_of(await FencedDocument(self.v2_state, STATE_KEY, fence_name=LEASE_NAME).read())
+        return state
 
     async def history_events(self) -> list[RolloutEvent]:
         """The whole rollout history, oldest first (bounded by the repository's largest page)."""
