@@ -10,11 +10,16 @@ The legacy: ``--keys`` keys in PlatformAI-HUB's families with their real TTLs an
 ``voice_metrics`` sorted sets, a few of those) plus 1 % unrelated keys, and ``--objects`` voice
 objects of a few KB in the ``voice/{agent}/{user}/{YYYY/MM/DD/HH}/{uuid}.ext`` layout.
 
-* ``seed``: the seed's sample as written: ``KEYS *`` then filter by family, then per key one ``GET``
-  and one ``SETEX(3600)`` round trip (a ``GET`` on a sorted set fails: counted, not retried); for
-  objects the seed has no code, so each is copied with one get and one put, sequentially.
+* ``seed``: the seed's sample as written (``redis.asyncio``): ``KEYS *`` then filter by family, then
+  per key one ``await get()`` and one ``SETEX 3600`` round trip (a ``GET`` on a sorted set fails:
+  counted, not retried); for objects the seed has no code, so each is copied with one get and one
+  put, sequentially. ``seed_sync`` runs the same key loop with the blocking client (a faster
+  baseline, reported beside it).
 * ``voxshift``: ``migrate(settings)`` on the same data (keys re-populated first: the 61 s rate-limit
   keys would otherwise have gone), a fresh journal, v2 namespace and bucket.
+
+When the bench starts SeaweedFS itself it also reports the server's own CPU per request: on a
+2-core machine that, not the client, bounds how fast any copy of small objects can go.
 
 Each measured run is a child process, so its peak RSS is its own (``ru_maxrss``; ``*_rss_delta_mb``
 subtracts the RSS after imports). Throughput runs do not trace; the ``tracemalloc`` peaks come from
@@ -190,18 +195,45 @@ def _key_value(family: str, i: int, rng: random.Random, objects: list[str]) -> t
 
 
 def seed_keys(url: str) -> dict[str, float]:
-    """The seed's sample: KEYS, then GET and SETEX(3600) per key, one round trip each."""
+    """The seed's sample as written: redis.asyncio, ``await keys()``, then per key ``await get()`` and
+    ``await setex(3600)``, one round trip each."""
+    import redis.asyncio as aredis
+
+    async def run() -> dict[str, float]:
+        r = aredis.Redis.from_url(url)
+        families = tuple(FAMILIES)
+        copied = wrongtype = gone = 0
+        for key in await r.keys("*"):  # the seed's KEYS pattern, widened to find the real families
+            if not key.decode("utf-8", "surrogateescape").startswith(families):
+                continue
+            try:
+                value = await r.get(key)
+            except redis.ResponseError:
+                wrongtype += 1  # a sorted set: the seed's GET cannot read it
+                continue
+            if value is None:
+                gone += 1
+                continue
+            await r.set(b"seed_v2:" + key, value, ex=3600)  # = SETEX (redis-py deprecates setex())
+            copied += 1
+        await r.aclose()
+        return {"keys_copied": copied, "keys_wrongtype_errors": wrongtype, "keys_expired": gone}
+
+    return asyncio.run(run())
+
+
+def seed_keys_sync(url: str) -> dict[str, float]:
+    """The same with the blocking client: fewer event-loop hops per round trip, so a faster baseline."""
     r = redis.Redis.from_url(url)
     families = tuple(FAMILIES)
     copied = wrongtype = gone = 0
-    for key in r.keys("*"):  # the seed's KEYS pattern, widened to find the real families
-        name = key.decode("utf-8", "surrogateescape")
-        if not name.startswith(families):
+    for key in r.keys("*"):
+        if not key.decode("utf-8", "surrogateescape").startswith(families):
             continue
         try:
             value = r.get(key)
         except redis.ResponseError:
-            wrongtype += 1  # a sorted set: the seed's GET cannot read it
+            wrongtype += 1
             continue
         if value is None:
             gone += 1
@@ -281,7 +313,11 @@ def child(args: argparse.Namespace) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     rss_before, cpu_before = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
-    if args.child == "seed":
+    if args.child == "seed_sync_keys":
+        figures = seed_keys_sync(args.redis)
+        figures["keys_seconds"] = time.perf_counter() - start
+        figures["objects_copied"] = 0
+    elif args.child == "seed":
         figures = seed_keys(args.redis)
         keys_s = time.perf_counter() - start
         figures |= seed_objects(args.s3_endpoint, args.s3_access_key, args.s3_secret_key, bucket)
@@ -314,10 +350,18 @@ def run_child(args: argparse.Namespace, mode: str, bucket: str, *, trace: bool =
 
 
 def items_of(figures: dict[str, float], mode: str) -> float:
-    if mode == "seed":
+    if mode.startswith("seed"):
         keys = figures["keys_copied"] + figures["keys_wrongtype_errors"] + figures["keys_expired"]
         return keys + figures["objects_copied"]
     return sum(v for k, v in figures.items() if k.split("_")[0] in ("redis", "s3", "settings"))
+
+
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) of a process we started; 0 when there is none to look at."""
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -341,6 +385,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     runs: list[tuple[str, str, int, str, bool]] = [  # (figure prefix, mode, keys, bucket, traced)
         ("seed", "seed", args.seed_keys or n_keys, big, False),
+        ("seed_sync", "seed_sync_keys", args.seed_keys or n_keys, big, False),
         ("voxshift", "voxshift", n_keys, big, False),
         ("voxshift_traced_10pct", "voxshift", n_keys // 10, small, True),
         # Traced at 10x the keys with the same objects: does the peak grow with the number of items?
@@ -351,7 +396,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         runs.append(("seed_traced_100pct", "seed", n_keys, big, True))
     for name, mode, keys, bucket, traced in runs:
         fresh_keys(keys, objects if bucket == big else small_objects)
+        server_cpu = _cpu_s(args.s3_pid)
         figures = run_child(args, mode, bucket, trace=traced)
+        if args.s3_pid and not traced:
+            figures["s3_server_cpu_s"] = _cpu_s(args.s3_pid) - server_cpu
         items = items_of(figures, mode)
         print(
             f"{name}: {items:.0f} items in {figures['seconds']:.1f} s = {items / figures['seconds']:.0f}/s, "
@@ -368,8 +416,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     out["voxshift_keys_per_s"] = (out["voxshift_items"] - out["objects"] - 1) / out["voxshift_keys_seconds"]
     out["voxshift_objects_per_s"] = (out["objects"] + 1) / out["voxshift_objects_seconds"]
     out["seed_measured_on_keys"] = args.seed_keys or n_keys
+    out["seed_sync_keys_per_s"] = out["seed_sync_items"] / out["seed_sync_keys_seconds"]
+    out["keys_ratio_voxshift_over_seed"] = out["voxshift_keys_per_s"] / out["seed_keys_per_s"]
+    out["keys_ratio_voxshift_over_seed_sync"] = out["voxshift_keys_per_s"] / out["seed_sync_keys_per_s"]
+    out["objects_ratio_voxshift_over_seed"] = out["voxshift_objects_per_s"] / out["seed_objects_per_s"]
     out["throughput_ratio_voxshift_over_seed"] = out["voxshift_items_per_s"] / out["seed_items_per_s"]
     out["goal_throughput_10x"] = out["throughput_ratio_voxshift_over_seed"] >= 10
+    if "voxshift_s3_server_cpu_s" in out:
+        # What the S3 server itself spends per request (a GET and a PUT per object): on 2 cores this
+        # caps any client's object copy rate, however fast the client is.
+        requests = 2 * out["objects"]
+        out["s3_server_cpu_ms_per_request"] = 1000 * out["voxshift_s3_server_cpu_s"] / requests
+        out["objects_per_s_ceiling_2_cores"] = 2 / (2 * out["s3_server_cpu_ms_per_request"] / 1000)
     for who in ("voxshift", "seed"):
         for pct in ("10pct", "100pct"):
             name = f"{who}_traced_{pct}"
@@ -395,10 +453,11 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--seed-keys", type=int, default=0, help="run the seed on this many keys only")
     parser.add_argument("--seed-trace-full", action="store_true", help="also trace the seed at 100%%")
-    parser.add_argument("--child", choices=("seed", "voxshift"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("seed", "seed_sync_keys", "voxshift"), help=argparse.SUPPRESS)
     parser.add_argument("--bucket", help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.s3_pid = None
     if args.child:
         child(args)
         return
@@ -417,6 +476,8 @@ def main() -> None:
             s3_server.start()
             args.s3_endpoint = s3_server.endpoint_url
             args.s3_access_key, args.s3_secret_key = s3_server.access_key, s3_server.secret_key
+            assert s3_server.process is not None
+            args.s3_pid = s3_server.process.pid
         figures = measure(args)
     finally:
         if s3_server is not None:

@@ -14,21 +14,28 @@ from voxshift.errors import Conflict, StoreUnavailable
 from voxshift.legacy.data.keyspace import CANONICAL, REDIS_DUMP, KeyExport, only_voice_keys
 from voxshift.stores.state.base import decode_key, encode_key
 
-# One atomic read per key: type, TTL (and DUMP) and the plain value come from the same instant, so
-# the digest always describes the payload next to it (a separate GET could see a newer value).
+# One script reads a whole page of keys: type, TTL (and DUMP) and the plain value of each come from
+# the same instant, so a digest always describes the payload next to it (a separate GET could see a
+# newer value). One command per page, not one per key: packing a command costs the client more than
+# Redis spends reading a small key. A missing key answers false (nil in the reply).
 _READ_TEMPLATE = """
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'none' then return false end
-local v
-if t == 'string' then v = redis.call('GET', KEYS[1])
-elseif t == 'hash' then v = redis.call('HGETALL', KEYS[1])
-elseif t == 'zset' then v = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-elseif t == 'list' then v = redis.call('LRANGE', KEYS[1], 0, -1)
-elseif t == 'set' then v = redis.call('SMEMBERS', KEYS[1])
-else v = {} end
-return {t, redis.call('PTTL', KEYS[1]), %s}
+local out = {}
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k)['ok']
+  if t == 'none' then out[i] = false else
+    local v
+    if t == 'string' then v = redis.call('GET', k)
+    elseif t == 'hash' then v = redis.call('HGETALL', k)
+    elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+    elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
+    elseif t == 'set' then v = redis.call('SMEMBERS', k)
+    else v = {} end
+    out[i] = {t, redis.call('PTTL', k), %s}
+  end
+end
+return out
 """
-_EXPORT_LUA = _READ_TEMPLATE % "redis.call('DUMP', KEYS[1]), v"  # the backup: payload and value
+_EXPORT_LUA = _READ_TEMPLATE % "redis.call('DUMP', k), v"  # the backup: payload and value
 READ_LUA = _READ_TEMPLATE % "v"  # the migration: the value only
 
 
@@ -97,10 +104,7 @@ class RedisKeyspace:
         if not keys:
             return []
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    await self._export(keys=[encode_key(key)], client=pipe)
-                replies = await pipe.execute()
+            replies = await self._export(keys=[encode_key(k) for k in keys])
         except (rex.ConnectionError, rex.TimeoutError) as exc:
             raise self._unavailable(exc) from exc
         out: list[KeyExport | None] = []

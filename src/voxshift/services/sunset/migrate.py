@@ -14,6 +14,7 @@ end state. ``run_data_migration`` is the one entry point (``voxshift sunset migr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -44,6 +45,7 @@ from voxshift.stores.state.base import StateStore
 Progress = Callable[[str, int, int], None]  # (store, items, bytes) handled since the last call
 ACTOR = "sunset-migration"
 SETTINGS_PAGE = 50
+JOURNAL_BATCH = 2000  # rows per journal transaction: commits are the slow part of a page
 
 
 def _noop(store: str, items: int, size: int) -> None:
@@ -107,22 +109,31 @@ class MigrationRun:
     rate: RateLimit = field(default_factory=lambda: RateLimit(None))
     progress: Progress = _noop
     result: MigrationResult = field(default_factory=lambda: MigrationResult(False))
+    unrecorded: list[JournalEntry] = field(default_factory=list)
 
     async def limit(self, items: int) -> None:
         await self.rate.acquire(items)
 
     async def finish(self, store: str, entries: list[JournalEntry]) -> None:
-        """Record a batch whose v2 writes are done (one transaction), then count it."""
+        """Count a batch whose v2 writes are done; its journal rows go in with the next flush."""
         if not self.dry_run:
-            await self.journal.record(entries)
+            self.unrecorded.extend(entries)
+            if len(self.unrecorded) >= JOURNAL_BATCH:
+                await self.flush()
         for entry in entries:
             self.result.add(entry)
         self.progress(store, len(entries), sum(e.bytes or 0 for e in entries))
 
+    async def flush(self) -> None:
+        """Record the finished items' rows (one transaction). Until then a kill only makes the next
+        run check those items again; the phases flush before the next one reads the journal."""
+        rows, self.unrecorded = self.unrecorded, []
+        await self.journal.record(rows)
+
     async def objects_migrated(self, legacy_keys: list[str]) -> set[str]:
         """Those of the legacy object keys whose object was migrated (the journal says so)."""
-        done = await self.journal.done("s3", legacy_keys)
-        out = {key for key, entry in done.items() if entry.outcome == "migrated"}
+        done = await self.journal.outcomes("s3", legacy_keys)
+        out = {key for key, outcome in done.items() if outcome == "migrated"}
         if self.dry_run:
             # A dry run records nothing: an object would be migrated if the legacy bucket still has it.
             for key in set(legacy_keys) - set(done):
@@ -134,9 +145,16 @@ class MigrationRun:
 async def run_data_migration(run: MigrationRun) -> MigrationResult:
     started = time.monotonic()
     run.result = MigrationResult(run.dry_run)
-    await migrate_settings(run)
-    await migrate_objects(run)
-    await migrate_keys(run)
+    try:
+        for phase in (migrate_settings, migrate_objects, migrate_keys):
+            await phase(run)
+            await run.flush()  # the keys read the objects' rows: every phase ends recorded
+    except BaseException:
+        # The items finished before the failure keep their rows, so a resumed run skips them; a
+        # failing database must not hide the original error.
+        with contextlib.suppress(Exception):
+            await run.flush()
+        raise
     run.result.seconds = time.monotonic() - started
     return run.result
 
@@ -156,7 +174,7 @@ async def migrate_settings(run: MigrationRun) -> None:
 
 
 async def _settings_page(run: MigrationRun, rows: list[LegacySettingsRow]) -> None:
-    done = await run.journal.done("settings", [r.agent_id for r in rows])
+    done = await run.journal.outcomes("settings", [r.agent_id for r in rows])
     todo = [r for r in rows if r.agent_id not in done]
     if not todo:
         return

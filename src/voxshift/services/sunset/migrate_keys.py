@@ -1,13 +1,15 @@
 """The data migration's Redis part: every legacy voice key to one outcome.
 
-Keys are read a page at a time: SCAN, then one pipeline of atomic per-key reads (type, remaining TTL
-and value from the same instant), never ``KEYS``. What each family becomes is decided in
+Keys are read a page at a time: SCAN, then one script that reads the page's keys (each key's type,
+remaining TTL and value from the same instant), never ``KEYS``. What each family becomes is decided in
 ``core.sunset.outcomes``; here the values are read and the v2 keys written, always before the
 journal row, so a kill between the two only makes the next run write the same key again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,28 +18,34 @@ from typing import TYPE_CHECKING, Any, Protocol
 import redis.exceptions as rex
 from redis.asyncio import Redis
 
-from voxshift.core.legacy_layout import canonical_value, decode_canonical, value_digest
+from voxshift.core.legacy_layout import canonical_value, decode_canonical
 from voxshift.core.sunset import outcomes as oc
 from voxshift.errors import StoreUnavailable
 from voxshift.legacy.data.keyspace import CANONICAL, LegacyKeyspace
 from voxshift.legacy.data.redis_keyspace import READ_LUA, plain_value
+from voxshift.services.sunset.pages import PagesInFlight
 from voxshift.stores.db.journal import JournalEntry
 from voxshift.stores.state.base import Batch, encode_key
 
 if TYPE_CHECKING:
     from voxshift.services.sunset.migrate import MigrationRun
 
-KEY_PAGE = 200
+KEY_PAGE = 500  # keys per scripted read and per journal transaction
+PAGES_IN_FLIGHT = 3
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per legacy key: slotted, not frozen, whose __init__ costs 7x
 class KeyValue:
     key: str
     kind: str
     value: Any  # in ``core.legacy_layout.canonical_value``'s terms
     pttl_ms: int | None
+    canonical: bytes  # ``core.legacy_layout.canonical_value``: what the digest is over
     sha256: str
-    size: int
+
+    @property
+    def size(self) -> int:
+        return len(self.canonical)
 
 
 class KeyReader(Protocol):
@@ -50,11 +58,11 @@ class KeyReader(Protocol):
 
 def _key_value(key: str, kind: str, value: Any, pttl_ms: int | None) -> KeyValue:
     canonical = canonical_value(kind, value)
-    return KeyValue(key, kind, value, pttl_ms, value_digest(kind, value), len(canonical))
+    return KeyValue(key, kind, value, pttl_ms, canonical, hashlib.sha256(canonical).hexdigest())
 
 
 class RedisKeyReader:
-    """Values straight from the legacy Redis, one pipeline of atomic reads per page."""
+    """Values straight from the legacy Redis, one scripted read per page."""
 
     def __init__(self, url: str) -> None:
         self._redis: Redis = Redis.from_url(url, decode_responses=False, socket_timeout=10.0)
@@ -64,10 +72,7 @@ class RedisKeyReader:
         if not keys:
             return []
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    await self._script(keys=[encode_key(key)], client=pipe)
-                replies = await pipe.execute()
+            replies = await self._script(keys=[encode_key(k) for k in keys])
         except (rex.ConnectionError, rex.TimeoutError) as exc:
             raise StoreUnavailable(f"legacy Redis failed ({type(exc).__name__}: {exc})") from exc
         out: list[KeyValue | None] = []
@@ -110,43 +115,60 @@ class ExportKeyReader:
 
 
 async def migrate_keys(run: MigrationRun) -> None:
-    """Every legacy voice key, page by page; keys with a journal row are not read again."""
-    page: list[str] = []
-    async for key in run.legacy.keyspace.scan(count=500):
-        page.append(key)
-        if len(page) >= run.rate.page(KEY_PAGE):
-            await _page(run, page)
-            page = []
-    if page:
-        await _page(run, page)
+    """Every legacy voice key, page by page (a few pages in flight); keys with a journal row are
+    not read again. Each item's v2 write precedes its journal row, which is all resuming needs."""
+    # A first run has no rows to skip, so it saves a lookup per page. Without a lookup an item seen
+    # twice is only written twice (same value) and recorded once: the journal keeps the first row.
+    resuming = await run.journal.has_rows("redis")
+    async with PagesInFlight(PAGES_IN_FLIGHT) as pages:
+        page: list[str] = []
+        async for key in run.legacy.keyspace.scan(count=1000):
+            page.append(key)
+            if len(page) >= run.rate.page(KEY_PAGE):
+                await pages.submit(_page(run, page, resuming, pages.commit))
+                page = []
+        if page:
+            await pages.submit(_page(run, page, resuming, pages.commit))
 
 
-async def _page(run: MigrationRun, keys: list[str]) -> None:
-    done = await run.journal.done("redis", keys)
+async def _page(run: MigrationRun, keys: list[str], resuming: bool, commit: asyncio.Lock) -> None:
+    done = await run.journal.outcomes("redis", keys) if resuming else {}
     todo = [k for k in keys if k not in done]
     if not todo:
         return
     await run.limit(len(todo))
     values = await run.reader.read(todo)
     read_at = time.monotonic()
-    # Which objects the page's TTS entries name, looked up in one journal query, not one per entry.
-    named = [
-        oc.tts_response_object(item.value)[0]
-        for key, item in zip(todo, values, strict=True)
-        if item is not None and item.kind == "string" and oc.plan_key(key).action == "tts_response"
-    ]
-    migrated = await run.objects_migrated([k for k in named if k is not None])
+    plans = [oc.plan_key(key) for key in todo]
+    # The object each TTS entry names (parsed once), then looked up in one journal query for the page.
+    named = {
+        key: oc.tts_response_object(item.value)
+        for key, item, plan in zip(todo, values, plans, strict=True)
+        if item is not None and item.kind == "string" and plan.action == "tts_response"
+    }
+    migrated = await run.objects_migrated([k for k, _ in named.values() if k is not None])
     writes = Batch()
-    entries = [_one(key, item, read_at, migrated, writes) for key, item in zip(todo, values, strict=True)]
+    entries = [
+        _one(key, item, plan, named.get(key), read_at, migrated, writes)
+        for key, item, plan in zip(todo, values, plans, strict=True)
+    ]
     if writes and not run.dry_run:
         await run.v2_state.execute(writes)  # the page's v2 keys in one pipeline, before the journal rows
-    await run.finish("redis", entries)
+    async with commit:
+        await run.finish("redis", entries)
 
 
-def _one(key: str, item: KeyValue | None, read_at: float, migrated: set[str], writes: Batch) -> JournalEntry:
+def _one(
+    key: str,
+    item: KeyValue | None,
+    plan: oc.KeyPlan,
+    named: tuple[str | None, str | None] | None,
+    read_at: float,
+    migrated: set[str],
+    writes: Batch,
+) -> JournalEntry:
     if item is None:
         return JournalEntry("redis", key, "expired", "its TTL ran out between the scan and the read")
-    plan = oc.plan_key(key)
 
     def entry(outcome: oc.Outcome, reason: str | None = None, v2_key: str | None = None) -> JournalEntry:
         return JournalEntry("redis", key, outcome, reason, v2_key, item.sha256, item.size)
@@ -157,11 +179,12 @@ def _one(key: str, item: KeyValue | None, read_at: float, migrated: set[str], wr
         # The canonical form keeps every type (zsets with their scores) and decodes back exactly;
         # no TTL: these are now history, not a cache.
         v2_key = oc.history_key(key)
-        writes.set(v2_key, canonical_value(item.kind, item.value))
+        writes.set(v2_key, item.canonical)
         return entry("migrated", "legacy figures kept in v2's migration history", v2_key)
     if item.kind != "string":
         return entry("skipped", f"a {item.kind}, but the legacy only wrote strings here: names no object")
-    object_key, why = oc.tts_response_object(item.value)
+    assert named is not None  # every string of the family was parsed in _page
+    object_key, why = named
     if object_key is None:
         return entry("skipped", why)
     if object_key not in migrated:
