@@ -7,8 +7,11 @@ by ``tests/fixtures/s3_server.py``; nothing is mocked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import gc
 import hashlib
+import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -21,7 +24,7 @@ from fastapi import FastAPI
 
 from tests.fixtures.s3_server import SeaweedS3
 from voxshift.api.objects import objects_router
-from voxshift.errors import NotFound, StoreUnavailable
+from voxshift.errors import ConfigError, InvalidRequest, NotFound, StoreUnavailable
 from voxshift.stores.objects import (
     V2_LIFECYCLE,
     LifecycleRule,
@@ -29,7 +32,8 @@ from voxshift.stores.objects import (
     ObjectStorage,
     open_object_storage,
 )
-from voxshift.stores.objects.s3 import SEAWEEDFS_NOTE
+from voxshift.stores.objects.keys import decode_metadata, encode_metadata
+from voxshift.stores.objects.s3 import SEAWEEDFS_NOTE, S3ObjectStorage
 from voxshift.stores.objects.signing import signed_path
 
 SIGNING_KEY = b"conformance-signing-key-0123456789"
@@ -42,6 +46,13 @@ META = {
     "looks-encoded": "=?UTF-8?B?not really?=",
     "multi-line": "первая\nвторая",
 }
+# Keys S3 must see exactly as written: every character here means something in a URL or a form.
+AWKWARD_KEYS = (
+    "audio/агент 7+1 100%/2026/01/02/голосовое сообщение + ответ на 50% (черновик) #3?.ogg",
+    "temp/a+b c%20d%2Fe#f?g=h&i;j,k'l!m*n(o)p~q$r@s:t[u]v{w}x|y^z`_-.é€😀",
+    "temp/ leading and trailing spaces /x ",
+    "temp/+",
+)
 
 
 class Backend:
@@ -174,6 +185,33 @@ async def test_delete_is_idempotent(backend: Backend) -> None:
     assert await store.delete("never/existed.mp3") is False
     with pytest.raises(NotFound):
         await store.get("audio/a/2026/01/01/k.mp3")
+
+
+async def test_awkward_keys_round_trip(backend: Backend) -> None:
+    store = await backend.ready()
+    assert len(AWKWARD_KEYS[0]) >= 80 and len(AWKWARD_KEYS[1]) >= 60
+    long_key = AWKWARD_KEYS[0].replace("(черновик)", "(черновик, вторая попытка + 25%, ещё раз)")
+    assert 110 <= len(long_key) <= 120
+    keys = (*AWKWARD_KEYS, long_key)
+    for n, key in enumerate(keys):
+        await store.put(key, f"body {n}".encode(), "audio/ogg", {"n": str(n)})
+    for n, key in enumerate(keys):
+        body, info = await store.get(key)
+        head = await store.head(key)
+        assert (body, info.key, dict(info.metadata)) == (f"body {n}".encode(), key, {"n": str(n)})
+        assert head is not None and head.size == len(body)
+    assert {i.key async for i in store.list()} == set(keys)
+    assert [i.key async for i in store.list("temp/a+b c%20d%2Fe#f?")] == [AWKWARD_KEYS[1]]
+    assert [i.key async for i in store.list("audio/агент 7+1 100%/", page_size=1)] == sorted(
+        [AWKWARD_KEYS[0], long_key], key=lambda k: k.encode()
+    )
+    url = await store.signed_url(long_key, 60)
+    fetched = await fetch(backend, store, url)
+    assert (fetched.status_code, fetched.content) == (200, f"body {len(keys) - 1}".encode())
+    for key in keys:
+        assert await store.delete(key) is True
+        assert await store.head(key) is None
+    assert [i async for i in store.list()] == []
 
 
 async def test_list_by_prefix_pages_through_everything(backend: Backend) -> None:
@@ -353,6 +391,121 @@ async def test_dead_s3_fails_fast_and_recovers_by_itself(s3_server: SeaweedS3) -
     await store.ping()
     await store.aclose()
     s3_server.client().delete_bucket(Bucket=store.bucket)
+
+
+def _s3_store(server: SeaweedS3, bucket: str | None = None, **overrides: str) -> S3ObjectStorage:
+    options = {"access_key": server.access_key, "secret_key": server.secret_key, **overrides}
+    return S3ObjectStorage(
+        bucket or f"t-{uuid.uuid4().hex[:12]}", endpoint_url=server.endpoint_url, lifecycle=(), **options
+    )
+
+
+async def test_s3_objects_are_the_same_through_boto3_either_way(s3_server: SeaweedS3) -> None:
+    # The data path has its own HTTP client and signer; objects written before it (by boto3, as the
+    # store used to) and after it must not differ in key, type, metadata or ETag.
+    store = _s3_store(s3_server)
+    await store.ensure_bucket()
+    client = s3_server.client()
+    ours, theirs = AWKWARD_KEYS[0], AWKWARD_KEYS[1]
+    try:
+        put = await store.put(ours, b"written by aiohttp", "audio/ogg", META)
+        head = client.head_object(Bucket=store.bucket, Key=ours)
+        assert head["ContentType"] == "audio/ogg" and head["ETag"].strip('"') == put.etag
+        assert decode_metadata(head["Metadata"]) == META
+        assert client.get_object(Bucket=store.bucket, Key=ours)["Body"].read() == b"written by aiohttp"
+
+        body = b"written by boto3"
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        client.put_object(
+            Bucket=store.bucket,
+            Key=theirs,
+            Body=body,
+            ContentType="audio/wav",
+            ContentMD5=md5,
+            Metadata=encode_metadata(META),
+        )
+        got, info = await store.get(theirs)
+        assert (got, info.content_type, dict(info.metadata)) == (body, "audio/wav", META)
+        assert info.etag == hashlib.md5(body).hexdigest()
+        listed = {i.key: i for i in [i async for i in store.list()]}
+        boto_listed = client.list_objects_v2(Bucket=store.bucket)["Contents"]
+        assert set(listed) == {item["Key"] for item in boto_listed} == {ours, theirs}
+        for item in boto_listed:
+            mine = listed[item["Key"]]
+            assert (mine.size, mine.etag) == (item["Size"], item["ETag"].strip('"'))
+            assert mine.last_modified == item["LastModified"]
+    finally:
+        await store.aclose()
+        client.delete_bucket(Bucket=store.bucket)
+
+
+async def test_s3_wrong_or_missing_credentials(
+    s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    good = _s3_store(s3_server)
+    await good.ensure_bucket()
+    await good.put("temp/x", b"x", "audio/wav")
+    wrong = _s3_store(s3_server, good.bucket, secret_key="not-the-secret")
+    for call in (
+        lambda: wrong.get("temp/x"),
+        lambda: wrong.head("temp/x"),
+        lambda: wrong.put("temp/y", b"y", "audio/wav"),
+        lambda: wrong.delete("temp/x"),
+        lambda: anext(aiter(wrong.list())),
+        wrong.ping,
+    ):
+        with pytest.raises(StoreUnavailable) as refused:
+            await call()
+        assert refused.value.code == "store_auth_failed"
+        assert refused.value.message.startswith(f"object storage at {s3_server.endpoint_url} refused our")
+        assert refused.value.message.endswith(
+            "check VOXSHIFT_STORAGE_ACCESS_KEY / VOXSHIFT_STORAGE_SECRET_KEY"
+        )
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    nobody = _s3_store(s3_server, good.bucket, access_key="", secret_key="")
+    for call in (lambda: nobody.get("temp/x"), lambda: nobody.put("temp/y", b"y", "audio/wav"), nobody.ping):
+        with pytest.raises(ConfigError, match=r"^no S3 credentials: set VOXSHIFT_STORAGE_ACCESS_KEY"):
+            await call()
+
+    # ... and, as with boto3 before, the standard AWS variables are the fallback.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    from_env = _s3_store(s3_server, good.bucket, access_key="", secret_key="")
+    assert (await from_env.get("temp/x"))[0] == b"x"
+    with pytest.raises(InvalidRequest):
+        await from_env.get("temp/lone \udc80 surrogate")
+    for store in (good, wrong, nobody, from_env):
+        await store.aclose()
+    s3_server.client().delete_bucket(Bucket=good.bucket)
+
+
+def test_s3_store_serves_one_event_loop_after_another(
+    s3_server: SeaweedS3, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A CLI may call asyncio.run more than once with the same store; each loop gets its own
+    # connections, and the ones of a finished loop are dropped without complaint.
+    store = _s3_store(s3_server)
+    asyncio.run(store.ensure_bucket())
+    with caplog.at_level(logging.WARNING):
+        for n in range(3):
+            asyncio.run(store.put(f"temp/{n}", b"x" * n, "audio/wav"))
+            assert asyncio.run(store.head(f"temp/{n}")) is not None
+        assert len(asyncio.run(_keys(store))) == 3
+        asyncio.run(store.aclose())
+        gc.collect()
+    assert not [r for r in caplog.records if "nclosed" in r.getMessage()], caplog.text
+    with pytest.raises(StoreUnavailable, match="closed"):
+        asyncio.run(store.get("temp/1"))
+    s3_server.client().delete_bucket(Bucket=store.bucket)
+
+
+async def _keys(store: ObjectStorage) -> list[str]:
+    return [i.key async for i in store.list()]
 
 
 # --- local only: lifecycle sweep, path safety, crash leftovers -----------------------------------
