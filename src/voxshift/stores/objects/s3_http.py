@@ -140,7 +140,7 @@ class S3Http:
                 reply = await self._send(method, url, signed, body)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if attempt >= self._max_attempts:
-                    raise Unreachable(str(exc) or type(exc).__name__) from None
+                    raise Unreachable(_describe(exc, url)) from None
             else:
                 if reply.status < 300:
                     return reply
@@ -199,6 +199,17 @@ def _abandon(session: aiohttp.ClientSession) -> None:
     session.detach()
     if connector is not None:
         connector._close()
+
+
+def _describe(exc: BaseException, url: URL) -> str:
+    # Worded as botocore worded these, which is what logs and alerts have seen so far.
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, unroutable, DNS
+        what = "Could not connect to the endpoint URL"
+    elif isinstance(exc, TimeoutError):
+        what = f"{'Connect' if 'connect' in str(exc).lower() else 'Read'} timeout on endpoint URL"
+    else:  # reset, closed mid-answer, a truncated body
+        what = f"{str(exc) or type(exc).__name__} from endpoint URL"
+    return f'{what}: "{url}"'
 
 
 def _error_of(reply: Reply) -> S3Error:
