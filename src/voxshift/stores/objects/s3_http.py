@@ -6,12 +6,12 @@ migration copies 10k of them. The control plane (bucket, lifecycle, presigned UR
 
 An ``aiohttp.ClientSession`` belongs to the event loop it was made in, but one store may serve several
 loops over its life (tests, a CLI calling ``asyncio.run`` twice), so there is one session per loop,
-made on first use. A loop that has closed takes its sockets with it: its session is only marked
-closed, never awaited on.
+made on first use. The session of a loop that has closed cannot be closed through it any more: it
+is only marked closed (so aiohttp reports no leak) and its sockets go with the garbage collector.
 
 Failure policy as with boto3 before: short connect/read timeouts, ``max_attempts`` tries in all for
 connection errors and 5xx/busy answers (every request here is idempotent) with a short backoff, so a
-dead server costs well under a second.
+refused connection costs well under a second and a silent server ``max_attempts`` timeouts.
 """
 
 from __future__ import annotations
