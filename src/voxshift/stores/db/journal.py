@@ -127,7 +127,8 @@ class SunsetJournal:
                 sql = f'SELECT "key", outcome FROM sunset_journal WHERE store = {first} '
                 sql += f'AND "key" IN ({", ".join(marks)})'
                 result = await conn.exec_driver_sql(sql, (store, *chunk))
-                out.update((str(row[0]), str(row[1])) for row in result.all())
+                rows: list[Any] = list(result.all())  # (key, outcome); untyped driver-level rows
+                out.update((str(key), str(outcome)) for key, outcome in rows)
         return out
 
     async def has_rows(self, store: str) -> bool:
