@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     rollout_lease_s: float = Field(10.0, gt=0, le=600)
     rollout_webhooks: Annotated[list[str], NoDecode] = Field(default_factory=list)  # POSTed on transitions
     request_memory_ttl_s: int = Field(7 * 86400, ge=60)  # which system served a request id (feedback)
+    # Credentials of the HTTP API: a bootstrap operator token for /admin/v1 (name `env`) where
+    # `voxshift tokens create` cannot run first, and the key /v1 and /v2 require when set.
+    admin_token: SecretStr | None = None
+    voice_api_key: SecretStr | None = None
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"
@@ -196,6 +200,14 @@ class Settings(BaseSettings):
         if cls.toml_file is not None:
             sources.append(_TomlSource(settings_cls, cls.toml_file))
         return tuple(sources)
+
+    @field_validator("admin_token", "voice_api_key")
+    @classmethod
+    def _credential(cls, value: SecretStr | None) -> SecretStr | None:
+        # A guessable bearer secret is worse than none: refuse it at start-up.
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (use e.g. `openssl rand -base64 32`)")
+        return value
 
     @field_validator("voice_v2_enabled", "preload_engines", mode="before")
     @classmethod

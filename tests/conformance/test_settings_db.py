@@ -40,7 +40,14 @@ from voxshift.stores.db.repositories import (
 )
 from voxshift.stores.state import NamespacedStore, StateStore, open_state_store
 
-TABLES = {"agent_voice_settings", "flag_changes", "flag_config", "rollout_history", "user_feedback"}
+TABLES = {
+    "admin_tokens",
+    "agent_voice_settings",
+    "flag_changes",
+    "flag_config",
+    "rollout_history",
+    "user_feedback",
+}
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ENABLED = validate_agent_settings({"enabled": True, "intent_keywords": ["голос", "voice"]})
 ODD_IDS = [
@@ -74,7 +81,7 @@ def _tables(conn: Connection) -> set[str]:
 # --- schema ---------------------------------------------------------------------------------------
 async def test_upgrade_from_empty_to_head_is_idempotent(db_url: str) -> None:
     assert await current_revision(db_url) is None
-    assert await upgrade(db_url) == head_revision() == "0002_sunset_journal"
+    assert await upgrade(db_url) == head_revision() == "0003_admin_tokens"
     assert await current_revision(db_url) == head_revision()
     assert await upgrade(db_url) == head_revision()
     database = Database(db_url)
@@ -102,7 +109,7 @@ async def test_ensure_schema_upgrades_sqlite_and_refuses_an_old_postgresql(db_ur
     message = info.value.message
     assert "\n" not in message
     assert (
-        "at revision none (empty), this voxshift needs 0002_sunset_journal: run `voxshift db upgrade`"
+        "at revision none (empty), this voxshift needs 0003_admin_tokens: run `voxshift db upgrade`"
         in message
     )
     assert "pw-voxshift-test" not in message and "postgres:****@" in message

@@ -185,3 +185,31 @@ class SunsetJournalRow(Base):
         CheckConstraint("store IN ('redis', 's3', 'settings')", name="store_known"),
         CheckConstraint("outcome IN ('migrated', 'skipped', 'untouched', 'expired')", name="outcome_known"),
     )
+
+
+TOKEN_ROLES = ("viewer", "operator")
+
+
+class AdminTokenRow(Base):
+    """Admin API bearer tokens: only the sha256 of each secret is stored.
+
+    ``active_name`` is the name while the token is live and NULL once revoked: a UNIQUE column
+    (NULLs never collide, on SQLite and PostgreSQL alike) keeps one live token per name while a
+    revoked name can be issued again, without a partial index that Alembic cannot compare.
+    """
+
+    __tablename__ = "admin_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    active_name: Mapped[str | None] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer', 'operator')", name="role_known"),
+        Index("ix_admin_tokens_name", "name"),
+    )
