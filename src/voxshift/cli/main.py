@@ -28,6 +28,7 @@ from voxshift.cli.report import readiness_command, report_command
 from voxshift.cli.rollout import rollout_app
 from voxshift.cli.simulate import simulate_command
 from voxshift.cli.sunset import sunset_app
+from voxshift.cli.tokens import tokens_app
 from voxshift.errors import EXIT_USAGE, TextTooLong, VoxshiftError
 
 T = TypeVar("T")
@@ -51,6 +52,7 @@ app.command("regression")(regression_command)
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(backup_app, name="backup")
 app.add_typer(sunset_app, name="sunset")
+app.add_typer(tokens_app, name="tokens")
 app.command("report")(report_command)
 app.command("readiness")(readiness_command)
 app.command("simulate")(simulate_command)
