@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from voxshift.core.ids import check_agent_id, check_id
+from voxshift.core.vocabulary import FeatureName
 from voxshift.services.migration.router import MigrationRouter
 from voxshift.services.voice.service import VoiceV2Service
 from voxshift.services.wiring.runtime import VoiceRuntime
@@ -29,6 +30,15 @@ def runtime(request: Request) -> VoiceRuntime:
 class Caller:
     user_id: str | None
     agent_id: str | None
+
+
+# Clients that need a feature of their own before they may reach voice_v2 (X-Voxshift-Client).
+CLIENT_FEATURES: dict[str, FeatureName] = {"langgraph": "langgraph_integration"}
+
+
+def client_feature(request: Request) -> FeatureName | None:
+    """The feature the calling client needs (the LangGraph tools: ``langgraph_integration``)."""
+    return CLIENT_FEATURES.get(request.headers.get("x-voxshift-client", "").strip().lower())
 
 
 def caller(request: Request, user: str | None = None) -> Caller:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxshift.api.deps import caller, migration_router, voice_service
+from voxshift.api.deps import caller, client_feature, migration_router, voice_service
 from voxshift.api.feedback import remember
 from voxshift.api.openai_audio import read_upload, result_headers
 
@@ -37,6 +37,7 @@ async def transcribe(
         agent_id=who.agent_id,
         word_timestamps=word_timestamps,
         filename=file.filename,
+        requires=client_feature(request),
     )
     result = routed.result
     headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
@@ -74,6 +75,7 @@ async def synthesize(
         user_id=who.user_id,
         agent_id=who.agent_id,
         store=delivery == "url",
+        requires=client_feature(request),
     )
     result = routed.result
     url = None

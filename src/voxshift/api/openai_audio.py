@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from voxshift.api.deps import caller, migration_router, voice_service
+from voxshift.api.deps import caller, client_feature, migration_router, voice_service
 from voxshift.api.feedback import remember
 from voxshift.api.subtitles import to_srt, to_vtt
 from voxshift.core.language import language_name
@@ -86,6 +86,7 @@ async def _transcribe(
         word_timestamps="word" in granularities,
         task=task,
         filename=file.filename,
+        requires=client_feature(request),
     )
     result = routed.result
     headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
@@ -219,6 +220,7 @@ async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
         speed=body.speed,
         user_id=who.user_id,
         agent_id=who.agent_id,
+        requires=client_feature(request),
     )
     return audio_response(routed.result, routed.headers() | remember(request, routed, "tts", who))
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from voxshift.audio.formats import CONTENT_TYPES
-from voxshift.core.flags import Decision, Operation
+from voxshift.core.flags import Decision, FeatureName, Operation
 from voxshift.engines.base import Segment, Task
 from voxshift.errors import InvalidRequest, MigrationFailed, Overloaded, describe_error
 from voxshift.legacy.base import LegacySpeech, LegacyTranscript, LegacyVoiceBackend
@@ -124,6 +124,7 @@ class MigrationRouter:
         temperature: float = 0.0,
         word_timestamps: bool = False,
         task: Task = "transcribe",
+        requires: FeatureName | None = None,
     ) -> Routed[TranscriptionResult]:
         agent_id = agent_id or context_agent(context)
         # A language no recogniser knows is the caller's mistake on either system: 400 at once.
@@ -151,7 +152,9 @@ class MigrationRouter:
             )
             return _from_legacy_transcript(transcript, language)
 
-        routed = await self._route("stt", user_id, agent_id, via_v2, via_legacy, lambda r: r.provider_used)
+        routed = await self._route(
+            "stt", user_id, agent_id, via_v2, via_legacy, lambda r: r.provider_used, requires
+        )
         if routed.system_used == "voice_v2":
             self._record_cache("stt", routed.result.cache)
         if routed.system_used == "legacy" and not routed.fallback and self.shadow is not None:
@@ -177,6 +180,7 @@ class MigrationRouter:
         voice: str | None = None,
         speed: float = 1.0,
         store: bool = False,
+        requires: FeatureName | None = None,
     ) -> Routed[SynthesisResult]:
         agent_id = agent_id or context_agent(context)
         # Bad input is a 400 whichever system would have answered it.
@@ -207,7 +211,9 @@ class MigrationRouter:
             )
             return _from_legacy_speech(speech, language)
 
-        routed = await self._route("tts", user_id, agent_id, via_v2, via_legacy, lambda r: r.provider_used)
+        routed = await self._route(
+            "tts", user_id, agent_id, via_v2, via_legacy, lambda r: r.provider_used, requires
+        )
         if routed.system_used == "voice_v2":
             self._record_cache("tts", routed.result.cache)
         return routed
@@ -216,6 +222,11 @@ class MigrationRouter:
         # FeatureFlags carries the sunset's switch in its live config; a bare decider has none.
         config = getattr(self.flags, "config", None)
         return bool(getattr(config, "legacy_retired", False))
+
+    def _feature_on(self, feature: FeatureName) -> bool:
+        # A bare decider carries no features: off, the safe direction (legacy).
+        config = getattr(self.flags, "config", None)
+        return bool(config is not None and config.feature(feature))
 
     def _record_cache(self, operation: Operation, status: CacheStatus) -> None:
         # The cache_hit_rate criterion asks how often a lookup answered. "disabled" made no lookup
@@ -233,8 +244,13 @@ class MigrationRouter:
         via_v2: Callable[[], Awaitable[R]],
         via_legacy: Callable[[], Awaitable[R]],
         provider_of: Callable[[R], str],
+        requires: FeatureName | None = None,
     ) -> Routed[R]:
         decision = self.flags.decide(operation, user_id, agent_id)
+        if decision.use_v2 and requires is not None and not self._feature_on(requires):
+            # A client that needs its own feature (LangGraph tools: langgraph_integration) stays on
+            # legacy until that feature is on, whatever the user's cohort.
+            decision = Decision(False, "feature_disabled", None)
         system: System = "voice_v2" if decision.use_v2 else "legacy"
         self.metrics.record_decision(operation, system, decision.reason)
         if not decision.use_v2:
