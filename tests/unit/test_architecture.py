@@ -50,6 +50,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "api": ("api", *ENTRY_POINTS_MAY_USE),
     "cli": ("cli", "api", *ENTRY_POINTS_MAY_USE),
+    "langgraph": ("langgraph", *ENTRY_POINTS_MAY_USE),
 }
 
 
