@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from voxshift import __version__
-from voxshift.api import feedback, health, legacy_objects, migration, native, openai_audio
+from voxshift.api import dashboard, feedback, health, legacy_objects, migration, native, openai_audio
 from voxshift.api.body_limit import MULTIPART_SLACK, BodyLimit, json_body_limit
 from voxshift.api.errors import install_error_handlers
 from voxshift.api.objects import objects_router
@@ -67,6 +67,7 @@ def create_app(
     app.include_router(migration.router)
     app.include_router(feedback.router)
     app.include_router(legacy_objects.router)
+    app.include_router(dashboard.router)
     # Resolved on first use (not per request): the embedded key lives in a file under data_dir.
     app.include_router(objects_router(storage_for, functools.cache(lambda: signing_key(settings))))
     return app
