@@ -10,6 +10,8 @@ from fastapi import FastAPI
 
 from voxshift import __version__
 from voxshift.api import dashboard, feedback, health, legacy_objects, migration, native, openai_audio
+from voxshift.api.admin import admin_router
+from voxshift.api.admin.voice_key import VoiceKey
 from voxshift.api.body_limit import MULTIPART_SLACK, BodyLimit, json_body_limit
 from voxshift.api.errors import install_error_handlers
 from voxshift.api.objects import objects_router
@@ -58,6 +60,8 @@ def create_app(
         upload_limit_text=f"{settings.max_upload_mb:g} MB",
         other_limit=json_body_limit(settings.max_text_chars),
     )
+    if settings.voice_api_key is not None:  # outside the body limit: a refused request sends no body
+        app.add_middleware(VoiceKey, key=settings.voice_api_key.get_secret_value().strip())
     # Outside the body limit, so that its 413 names the request too.
     app.add_middleware(feedback.RequestIds)
 
@@ -67,6 +71,7 @@ def create_app(
     app.include_router(migration.router)
     app.include_router(feedback.router)
     app.include_router(legacy_objects.router)
+    app.include_router(admin_router())
     app.include_router(dashboard.router)
     # Resolved on first use (not per request): the embedded key lives in a file under data_dir.
     app.include_router(objects_router(storage_for, functools.cache(lambda: signing_key(settings))))
