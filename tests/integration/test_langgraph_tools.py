@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from functools import partial
@@ -385,3 +386,25 @@ async def test_remote_errors_are_results(server: RunningServer, tmp_path: Path) 
     # Synchronous calls (graph.invoke) work remotely, on a private event loop.
     sync = await asyncio.to_thread(gone.invoke, {"text": "hi"})
     assert sync["error_type"] == "service_unreachable"
+
+
+async def test_the_example_runs_as_a_script(tmp_path: Path, settings: Settings) -> None:
+    # The seed's defaults: everyone on the reference legacy, whose audio the example saves to a file.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_V2_", "VOXSHIFT_"))}
+    env |= {
+        "VOXSHIFT_DATA_DIR": str(tmp_path / "data"),
+        "VOXSHIFT_WHISPER_MODEL_DIR": str(settings.whisper_model_dir),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLE), env=env, cwd=tmp_path, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    lines = dict(line.split(": ", 1) for line in out.decode().splitlines())
+    transcript, systems = lines["transcript"].split("  [")
+    question = words(example.QUESTION)
+    assert len(words(transcript) & question) >= len(question) - 2
+    assert systems == "legacy, reference-whisper-tiny.en]"
+    assert lines["answer"].startswith("Thanks for your voice message. You asked:")
+    saved = tmp_path / "voice-agent-answer.mp3"
+    assert lines["audio"].startswith(saved.as_uri()) and probe(saved.read_bytes())[0] == "mp3"
