@@ -126,7 +126,38 @@ function phaseName(p) {
   return typeof p === "string" ? p : p && p.name;
 }
 
-function renderRollout(rollout, flags) {
+// One phase of the plan on the timeline: its percentages (each step's, the current one marked),
+// how long it lasts at least, and whether it waits for an operator's approval.
+function phaseDetails(p, currentStep) {
+  const pct = (x) => {
+    if (isNum(x.percentage)) return `${x.percentage} %`;
+    if (isNum(x.stt_percentage) || isNum(x.tts_percentage)) return `STT ${x.stt_percentage ?? 0} % · TTS ${x.tts_percentage ?? 0} %`;
+    return null;
+  };
+  const steps = Array.isArray(p.steps) && p.steps.length ? p.steps : [p];
+  const line = document.createElement("span");
+  line.className = "pct";
+  steps.forEach((step, j) => {
+    const text = pct(step);
+    if (text === null) return;
+    if (line.childNodes.length) line.append(" → ");
+    const part = document.createElement("span");
+    part.textContent = text;
+    if (currentStep === j) part.className = "current-step";
+    line.append(part);
+  });
+  const out = line.childNodes.length ? [line] : [];
+  const durations = steps.map((step) => step.min_duration ?? p.min_duration).filter((d) => d);
+  if (durations.length) {
+    const small = document.createElement("span");
+    small.className = "meta";
+    small.textContent = `at least ${durations.join(" + ")}${p.approval ? " · approval" : ""}`;
+    out.push(small);
+  }
+  return out;
+}
+
+function renderRollout(rollout, plan) {
   rollout = rollout || {};
   setValue("rollout-state", rollout.state ?? null);
   setValue("rollout-phase", rollout.phase ?? null);
@@ -142,7 +173,10 @@ function renderRollout(rollout, flags) {
   show(rollbacks, rollout.rollbacks ?? null);
   if (isNum(rollout.max_rollbacks)) rollbacks.textContent += ` of ${rollout.max_rollbacks}`;
 
-  const phases = get(rollout, "plan", "phases") || [];
+  // The plan document (phases with their percentages and steps) when the API sends it, else the
+  // status's list of phase names.
+  const planPhases = get(plan, "phases");
+  const phases = Array.isArray(planPhases) && planPhases.length ? planPhases : get(rollout, "plan", "phases") || [];
   const current = rollout.phase ?? null;
   const currentIndex = isNum(rollout.phase_index) ? rollout.phase_index : phases.map(phaseName).indexOf(current);
   const items = phases.map((p, i) => {
@@ -153,15 +187,7 @@ function renderRollout(rollout, flags) {
     label.className = "name";
     label.textContent = name;
     li.append(label);
-    if (p && typeof p === "object") {
-      const pct = p.percentage ?? (isNum(p.stt_percentage) ? `${p.stt_percentage}/${p.tts_percentage ?? 0}` : null);
-      if (pct !== null && pct !== undefined) {
-        const small = document.createElement("span");
-        small.className = "pct";
-        small.textContent = `${pct} %`;
-        li.append(small);
-      }
-    }
+    if (p && typeof p === "object") li.append(...phaseDetails(p, i === currentIndex ? rollout.step : null));
     if (currentIndex >= 0 && i < currentIndex) li.className = "done";
     if (i === currentIndex) {
       li.className = "current";
@@ -323,13 +349,13 @@ function feedbackRows(feedback) {
 function renderFeedback(feedback) {
   const rows = feedbackRows(feedback).map((r) => {
     const key = `${r.system}-${r.operation ?? "all"}`;
-    const ci = Array.isArray(r.ci95) ? `${r.ci95[0]} – ${r.ci95[1]}` : "—";
+    const ci = Array.isArray(r.ci95) ? r.ci95 : isNum(r.low) && isNum(r.high) ? [r.low, r.high] : null;
     return row(
       textCell(r.system),
       textCell(r.operation ?? "all"),
       cell(`feedback-${key}-count`, r.count ?? null),
       cell(`feedback-${key}-mean`, r.mean ?? null),
-      textCell(ci, `feedback-${key}-ci95`),
+      textCell(ci ? `${ci[0]} – ${ci[1]}` : "—", `feedback-${key}-ci95`),
     );
   });
   if (!rows.length) rows.push(row(emptyCell(5, "no ratings yet")));
@@ -412,7 +438,7 @@ function render(doc) {
   state.history.push({ t: now, metrics });
   while (state.history.length && now - state.history[0].t > HISTORY_MS) state.history.shift();
 
-  renderRollout(doc.rollout, doc.flags);
+  renderRollout(doc.rollout, doc.plan);
   renderFlags(doc.flags);
   renderTraffic(metrics);
   renderLatency(metrics);
@@ -534,6 +560,16 @@ for (const button of document.querySelectorAll("button.action")) {
   button.addEventListener("click", () => openAction(button.dataset.action));
 }
 
+// What an accepted command did, from the API's answer: a rollout outcome (changed, state,
+// transition) or a flag change (changed, changes, warnings).
+function describeOutcome(title, answer) {
+  const parts = [`${title}: ${answer.changed === false ? "nothing to do" : "done"}`];
+  if (answer.state) parts.push(`rollout ${answer.state}`);
+  if (Array.isArray(answer.changes) && answer.changes.length) parts.push(answer.changes.join("; "));
+  if (Array.isArray(answer.warnings)) parts.push(...answer.warnings.map((w) => `warning: ${w}`));
+  return parts.join(" · ");
+}
+
 $("confirm-cancel").addEventListener("click", () => $("confirm").close());
 
 $("confirm-form").addEventListener("submit", async (event) => {
@@ -550,9 +586,10 @@ $("confirm-form").addEventListener("submit", async (event) => {
   ok.disabled = true;
   const result = $("action-result");
   try {
-    await api(ACTIONS[name].path, { method: "POST", body: { reason } });
-    result.textContent = `${ACTIONS[name].title}: done.`;
+    const answer = (await api(ACTIONS[name].path, { method: "POST", body: { reason } })) || {};
+    result.textContent = describeOutcome(ACTIONS[name].title, answer);
     result.dataset.state = "ok";
+    result.dataset.changed = JSON.stringify(answer.changed ?? null);
     result.className = "result ok";
   } catch (err) {
     if (err.status === 401) {
