@@ -271,7 +271,7 @@ class AuditList(BaseModel):
 class FeedbackStats(BaseModel):
     hours: int
     ratings: list[dict[str, Any]] = Field(
-        description="Per system and operation: count, mean, low, high (95 % interval)."
+        description="Per system and operation: count, mean and ci95 ([low, high], null below 2 ratings)."
     )
 
 
