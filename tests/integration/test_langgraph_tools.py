@@ -342,7 +342,13 @@ async def test_remote_tools_mark_themselves_and_the_server_applies_the_flag(
         plain = await client.post(
             "/v2/synthesize", json={"text": "Hello Alice"}, headers={"X-User-Id": V2_USER}
         )
+        # The OpenAI-compatible endpoints apply the header the same way.
+        speech = {"model": "tts-1", "input": "Hello Alice", "voice": "alloy", "user": V2_USER}
+        openai_marked = await client.post(
+            "/v1/audio/speech", json=speech, headers={"X-Voxshift-Client": "langgraph"}
+        )
     assert plain.json()["system_used"] == "voice_v2"
+    assert openai_marked.status_code == 200 and openai_marked.headers["X-Voxshift-System"] == "legacy"
 
     flipped = run(
         server_env(server), "flags", "set", "--feature", "langgraph=true", "--reason", "M4.1", process=True
