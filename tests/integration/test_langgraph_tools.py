@@ -46,6 +46,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 SENTENCE = "Please send the report to the team today."
 V2_USER, LEGACY_USER = "alice", "carol"
 FEATURES = {"stt_enabled": True, "tts_enabled": True, "langgraph_integration": True, "caching_enabled": False}
+VOICE_KEY = "langgraph-test-voice-key"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "voice_agent.py"
 
 
@@ -316,6 +317,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iter
         {
             "VOICE_V2_ROLLOUT_PERCENTAGE": "50",
             "VOXSHIFT_ANONYMOUS_USERS": "legacy",
+            "VOXSHIFT_VOICE_API_KEY": VOICE_KEY,
             "VOXSHIFT_WHISPER_MODEL_DIR": str(settings.whisper_model_dir),
             "VOICE_V2_FEATURES": json.dumps(FEATURES | {"langgraph_integration": False}),
         },
@@ -332,13 +334,14 @@ def server_env(server: RunningServer) -> dict[str, str]:
 async def test_remote_tools_mark_themselves_and_the_server_applies_the_flag(
     server: RunningServer, question_wav: bytes
 ) -> None:
-    transcribe, synthesize = voice_tools(base_url=server.url + "/v1")
+    transcribe, synthesize = voice_tools(base_url=server.url + "/v1", api_key=VOICE_KEY)
     off = await synthesize.ainvoke(_call(SYNTHESIZE, {"text": "Hello Alice"}, V2_USER))
     body = json.loads(str(off.content))
     assert (body["success"], body["system_used"], body["audio_url"]) == (True, "legacy", None)
     assert isinstance(off.artifact, SpeechArtifact) and probe(off.artifact.audio)[0] == "mp3"
     # Without the tools' header the same user is in the v2 cohort.
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+    auth = {"Authorization": f"Bearer {VOICE_KEY}"}
+    async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=auth) as client:
         plain = await client.post(
             "/v2/synthesize", json={"text": "Hello Alice"}, headers={"X-User-Id": V2_USER}
         )
@@ -374,7 +377,10 @@ async def test_remote_tools_mark_themselves_and_the_server_applies_the_flag(
 
 
 async def test_remote_errors_are_results(server: RunningServer, tmp_path: Path) -> None:
-    transcribe, synthesize = voice_tools(base_url=server.url)
+    transcribe, synthesize = voice_tools(base_url=server.url, api_key=VOICE_KEY)
+    _, keyless = voice_tools(base_url=server.url)
+    refused = await keyless.ainvoke({"text": "hi"})
+    assert (refused["success"], refused["error_type"]) == (False, "invalid_api_key")
     (tmp_path / "notes.txt").write_text("not audio at all, just text")
     not_audio = await transcribe.ainvoke({"audio": str(tmp_path / "notes.txt"), "state": state(V2_USER)})
     assert (not_audio["success"], not_audio["error_type"]) == (
