@@ -22,7 +22,9 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -203,11 +205,25 @@ class Settings(BaseSettings):
 
     @field_validator("admin_token", "voice_api_key")
     @classmethod
-    def _credential(cls, value: SecretStr | None) -> SecretStr | None:
-        # A guessable bearer secret is worse than none: refuse it at start-up.
+    def _credential(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # A guessable bearer secret is worse than none: refuse it at start-up. ConfigError rather
+        # than ValueError: pydantic's message would quote the value, and this one is a secret.
         if value is not None and len(value.get_secret_value().strip()) < 16:
-            raise ValueError("must be at least 16 characters (use e.g. `openssl rand -base64 32`)")
+            raise ConfigError(
+                f"invalid configuration: {env_name(info.field_name or '')}: must be at least 16 characters "
+                "(e.g. `openssl rand -base64 32`)"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _separate_credentials(self) -> Settings:
+        # One secret for both would make every voice client an admin operator.
+        admin, voice = self.admin_token, self.voice_api_key
+        if admin is not None and voice is not None and admin.get_secret_value() == voice.get_secret_value():
+            raise ConfigError(
+                "invalid configuration: VOXSHIFT_ADMIN_TOKEN and VOXSHIFT_VOICE_API_KEY must differ"
+            )
+        return self
 
     @field_validator("voice_v2_enabled", "preload_engines", mode="before")
     @classmethod

@@ -98,10 +98,17 @@ def test_bad_input_is_one_line_and_exit_2(env: dict[str, str], args: tuple[str, 
     assert json.loads(run(env, "tokens", "list", "--json").stdout) == []
 
 
-def test_a_real_process_exits_2_for_a_short_bootstrap_token(env: dict[str, str]) -> None:
-    done = run({**env, "VOXSHIFT_ADMIN_TOKEN": "short"}, "tokens", "list", process=True)
+def test_a_real_process_exits_2_for_a_weak_or_shared_secret(env: dict[str, str]) -> None:
+    done = run({**env, "VOXSHIFT_ADMIN_TOKEN": "hunter2-secret"}, "tokens", "list", process=True)
     assert done.returncode == 2
-    assert "VOXSHIFT_ADMIN_TOKEN" in done.stderr and "at least 16 characters" in done.stderr
-    assert "Traceback" not in done.stderr
+    one_error_line(done.stderr, "VOXSHIFT_ADMIN_TOKEN", "at least 16 characters")
+    assert "hunter2" not in done.stderr  # a secret is never echoed, not even a bad one
+    same = "one-secret-for-both-0123"
+    done = run(
+        {**env, "VOXSHIFT_ADMIN_TOKEN": same, "VOXSHIFT_VOICE_API_KEY": same}, "tokens", "list", process=True
+    )
+    assert done.returncode == 2
+    one_error_line(done.stderr, "VOXSHIFT_ADMIN_TOKEN and VOXSHIFT_VOICE_API_KEY must differ")
+    assert same not in done.stderr
     made = run(env, "tokens", "create", "bot", "--role", "viewer", process=True)
     assert made.returncode == 0 and TOKEN.fullmatch(made.stdout.strip())

@@ -13,7 +13,7 @@ from voxshift.api.admin.auth import Viewer
 from voxshift.api.admin.flags import document
 from voxshift.api.admin.models import READ, Dashboard, WhoAmI
 from voxshift.api.admin.observe import feedback_of, metrics_of
-from voxshift.api.admin.rollout import plan_of, status_of
+from voxshift.api.admin.rollout import status_and_plan
 from voxshift.api.deps import runtime
 
 router = APIRouter(tags=["admin"])
@@ -30,9 +30,8 @@ async def whoami(who: Viewer) -> dict[str, Any]:
 async def dashboard(request: Request, who: Viewer) -> dict[str, Any]:
     """whoami, the rollout status (with the plan's phases and the current criteria), the plan, the
     flags, the metrics dashboard (24 h), feedback (24 h) and the last 20 audit entries."""
-    status, plan, metrics, feedback, audit = await asyncio.gather(
-        status_of(request),
-        plan_of(request),
+    (status, plan), metrics, feedback, audit = await asyncio.gather(
+        status_and_plan(request),
         metrics_of(request, 24),
         feedback_of(request, 24),
         audit_of(request, DASHBOARD_AUDIT),

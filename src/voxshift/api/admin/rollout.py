@@ -73,9 +73,10 @@ async def status_of(request: Request) -> dict[str, Any]:
         return await c.status()
 
 
-async def plan_of(request: Request) -> dict[str, Any]:
+async def status_and_plan(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both from one controller: without the runtime's, opening one is the expensive part."""
     async with controller(request, notify=False) as c:
-        return await c.plan_document()
+        return await c.status(), await c.plan_document()
 
 
 @router.get("/rollout", response_model=RolloutStatus, responses=READ)
