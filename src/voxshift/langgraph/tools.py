@@ -92,21 +92,20 @@ def voice_tools(
     ``max_audio_bytes``: the download limit, by default the service's upload limit. ``audio_dirs``:
     when given, local paths must lie inside these folders.
     """
-    if (router is None) == (base_url is None):
-        raise ValueError("voice_tools() needs exactly one of router= (in-process) or base_url= (remote)")
     backend: VoiceBackend
-    if router is not None:
+    if router is not None and base_url is None:
         if api_key is not None:
             raise ValueError("api_key= is for a remote server (base_url=); the router needs none")
         backend = InProcessVoice(router, public_url)
         in_process = True
-    else:
-        assert base_url is not None
+    elif base_url is not None and router is None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s):// URL, not {base_url!r}")
         limit = max_audio_bytes or Settings.model_fields["max_upload_mb"].default * 1024 * 1024
         backend = RemoteVoice(base_url, api_key, max_audio_bytes=int(limit), timeout_s=request_timeout_s)
         in_process = False
+    else:
+        raise ValueError("voice_tools() needs exactly one of router= (in-process) or base_url= (remote)")
     limits = SourceLimits.of(max_audio_bytes or backend.max_audio_bytes, download_timeout_s, audio_dirs)
 
     async def transcribe(audio: bytes | str, language: str = "auto", state: Any = None) -> dict[str, Any]:
