@@ -345,3 +345,11 @@ async def test_the_voice_key_guards_the_voice_api_only_and_is_no_admin_token(
 async def test_without_a_voice_key_the_voice_api_stays_open(admin: Admin) -> None:
     assert (await admin.client.get("/v1/models")).status_code == 200
     error_of(await admin.client.get("/v1/models/nope"), 404)
+
+
+async def test_a_used_token_shows_when_it_was_last_used(admin: Admin) -> None:
+    assert (await admin.get("/admin/v1/whoami", admin.viewer)).status_code == 200
+    done = await asyncio.to_thread(cli, admin.env, "tokens", "list", "--json")
+    used = {t["name"]: t["last_used_at"] for t in json.loads(done.stdout) if t["active"]}
+    assert used["dash-bob"] is not None and used["ops-alice"] is not None
+    assert all(admin.viewer not in line and admin.operator not in line for line in done.stdout.splitlines())

@@ -50,7 +50,7 @@ async def get_agent(request: Request, agent_id: AgentId, _: Viewer) -> dict[str,
     return record(await runtime(request).backends.agent_settings.require(agent_id, fresh=True))
 
 
-@router.put("/agents/{agent_id}", response_model=AgentRecord, responses={**CHANGE, **errors(400, 403, 409)})
+@router.put("/agents/{agent_id}", response_model=AgentRecord, responses=CHANGE)
 async def put_agent(request: Request, agent_id: AgentId, body: AgentPut, who: Operator) -> dict[str, Any]:
     """Create or replace an agent's settings. `expected_version`: only if the stored version is still
     that (0: create only); a lost race is 409."""
