@@ -100,7 +100,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, whisper_model_dir: Path) -> 
         # Real traffic: each user once (50 % rollout: both systems answer some), one repeated (a
         # cache lookup on v2 or a second legacy request).
         sent = 0
-        for user in [*TTS_USERS, TTS_USERS[0]]:  # the repeated one: a cache hit on v2
+        for i, user in enumerate([*TTS_USERS, TTS_USERS[0]]):  # the repeated one: a cache hit on v2
             response = httpx.post(
                 server.url + "/v1/audio/speech",
                 json={"model": "tts-1", "input": "The dashboard shows this.", "voice": "alloy"},
@@ -109,6 +109,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, whisper_model_dir: Path) -> 
             )
             assert response.status_code == 200, response.text
             sent += 1
+            rating = httpx.post(
+                server.url + "/v1/feedback",
+                json={"request_id": response.headers["X-Voxshift-Request-Id"], "rating": 2 + i % 4},
+                timeout=30,
+            )
+            assert rating.status_code == 201, rating.text
         speech = httpx.post(
             server.url + "/v1/audio/speech",
             json={
@@ -209,6 +215,9 @@ def expected_figures(doc: dict[str, Any]) -> dict[str, Any]:
         out[f"metric-{op}-shadow-comparisons"] = m["shadow"][op]["comparisons"]
         out[f"metric-{op}-cache-hit-rate"] = m["cache_hit_rates"][op]["rate"]
         out[f"metric-{op}-cache-lookups"] = m["cache_hit_rates"][op]["lookups"]
+    for r in doc["feedback"]["ratings"]:
+        out[f"feedback-{r['system']}-{r['operation']}-count"] = r["count"]
+        out[f"feedback-{r['system']}-{r['operation']}-mean"] = r["mean"]
     for i, c in enumerate(rollout["criteria"]):
         for field in ("metric", "value", "threshold", "samples", "verdict"):
             out[f"criterion-{i}-{field}"] = c[field]
@@ -221,6 +230,18 @@ def shown_figures(page: Page, names: list[str]) -> dict[str, Any]:
         raw = page.get_by_test_id(name).get_attribute("data-value")
         out[name] = None if raw is None else json.loads(raw)
     return out
+
+
+def expected_audit(doc: dict[str, Any]) -> list[list[Any]]:
+    return [[e["at"], e["kind"], e["actor"], e["reason"] or "—", e["summary"]] for e in doc["audit"]]
+
+
+def shown_audit(page: Page) -> list[list[Any]]:
+    rows = []
+    for row in page.get_by_test_id("audit-row").all():
+        at = json.loads(row.get_by_test_id("audit-at").get_attribute("data-value") or "null")
+        rows.append([at, *(c.strip() for c in row.locator("td").all_inner_texts()[1:])])
+    return rows
 
 
 def rate_text(value: float | None) -> str:
@@ -241,9 +262,14 @@ def assert_page_shows_the_api(page: Page, stack: Stack) -> dict[str, Any]:
         expected = expected_figures(doc)
         wait_for_poll_after(page, polls(page))
         shown = shown_figures(page, sorted(expected))
-        if shown == expected and expected_figures(stack.dashboard()) == expected:
+        audit = shown_audit(page)
+        again = stack.dashboard()
+        if shown == expected and audit == expected_audit(doc):
             return doc
+        if expected_figures(again) == expected and expected_audit(again) == expected_audit(doc):
+            break  # the document did not move: a real difference
     assert shown == expected
+    assert audit == expected_audit(doc)
     return doc
 
 
@@ -266,6 +292,8 @@ def test_the_operator_sees_the_apis_numbers_pauses_and_kills(page: Page, stack: 
     m = doc["metrics"]
     # The test's own traffic is in it, on both systems (8 users at 50 %).
     assert tts_requests(m) == len(TTS_USERS) + 2
+    ratings = doc["feedback"]["ratings"]
+    assert sum(r["count"] for r in ratings) == len(TTS_USERS) + 1 and len(ratings) == 2, ratings
     assert all(m["system_comparison"]["tts"]["requests"][system] > 0 for system in SYSTEMS), m
     assert sum(m["system_comparison"]["stt"]["requests"].values()) == len(STT_USERS)
     # Requests per minute, from the page's own polls: none since the traffic stopped.

@@ -113,9 +113,11 @@ function row(...cells) {
   return tr;
 }
 
+// A moment (unix seconds or an ISO 8601 string) as "YYYY-MM-DD HH:MM:SSZ" in UTC.
 function when(at) {
-  if (isNum(at)) return new Date(at * 1000).toISOString().replace("T", " ").slice(0, 19) + "Z";
-  return at === null || at === undefined ? "—" : String(at);
+  if (at === null || at === undefined) return "—";
+  const d = isNum(at) ? new Date(at * 1000) : new Date(String(at));
+  return Number.isNaN(d.getTime()) ? String(at) : d.toISOString().replace("T", " ").slice(0, 19) + "Z";
 }
 
 const get = (obj, ...keys) => keys.reduce((o, k) => (o && typeof o === "object" ? o[k] : undefined), obj);
@@ -362,11 +364,18 @@ function renderFeedback(feedback) {
   $("feedback-body").replaceChildren(...rows);
 }
 
+function atCell(at) {
+  const td = textCell(when(at), "audit-at");
+  td.dataset.value = JSON.stringify(at ?? null);
+  td.title = String(at ?? "");
+  return td;
+}
+
 function renderAudit(audit) {
   const entries = Array.isArray(audit) ? audit : Array.isArray(get(audit, "entries")) ? audit.entries : [];
   const rows = entries.map((e) => {
     const tr = row(
-      textCell(when(e.at), "audit-at"),
+      atCell(e.at),
       textCell(e.kind, "audit-kind"),
       textCell(e.actor, "audit-actor"),
       textCell(e.reason, "audit-reason"),
@@ -407,7 +416,7 @@ function renderCharts() {
     }
     const latHost = chartHost(`chart-${op}-latency`);
     latHost.dataset.points = String(h.length);
-    lineChart(latHost, latency, { title: `${op.toUpperCase()} latency (ms)`, format: (v) => String(Math.round(v)) });
+    lineChart(latHost, latency, { title: `${op.toUpperCase()} latency (ms)` });
 
     const rates = SYSTEMS.map(([sys, short]) => ({
       name: `${short} requests/min`,
@@ -416,7 +425,7 @@ function renderCharts() {
     }));
     const rateHost = chartHost(`chart-${op}-requests`);
     rateHost.dataset.points = String(h.length);
-    lineChart(rateHost, rates, { title: `${op.toUpperCase()} requests per minute`, format: (v) => String(Math.round(v)) });
+    lineChart(rateHost, rates, { title: `${op.toUpperCase()} requests per minute` });
 
     const errors = SYSTEMS.map(([sys, short]) => ({
       name: `${short} error rate`,
@@ -425,10 +434,7 @@ function renderCharts() {
     }));
     const errHost = chartHost(`chart-${op}-error-rate`);
     errHost.dataset.points = String(h.length);
-    lineChart(errHost, errors, {
-      title: `${op.toUpperCase()} error rate`,
-      format: (v) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)} %`,
-    });
+    lineChart(errHost, errors, { title: `${op.toUpperCase()} error rate`, rate: true });
   }
 }
 

@@ -25,6 +25,13 @@ function niceMax(value) {
   return 10 * exp;
 }
 
+// Axis labels with as many decimals as the gridlines' spacing needs; rates (0..1) as percentages.
+function axisFormat(yMax, rate) {
+  const step = (rate ? yMax * 100 : yMax) / 4;
+  const digits = step >= 1 ? 0 : step >= 0.1 ? 1 : 2;
+  return rate ? (v) => `${(v * 100).toFixed(digits)} %` : (v) => v.toFixed(digits);
+}
+
 function clock(t) {
   const d = new Date(t);
   return d.toTimeString().slice(0, 8);
@@ -33,13 +40,13 @@ function clock(t) {
 /**
  * Draw (or redraw) a chart into `host`, an element of its own.
  * series: [{name, cls, points: [[timeMs, value|null], ...]}]; null values break the line.
- * opts: {title, unit, format(v) -> string, fixedMax}
+ * opts: {title, rate (values are 0..1, labelled as percentages), fixedMax}
  */
 export function lineChart(host, series, opts = {}) {
   const all = series.flatMap((s) => s.points);
   const values = all.map((p) => p[1]).filter((v) => v !== null && Number.isFinite(v));
   const times = all.map((p) => p[0]);
-  const fmt = opts.format || ((v) => String(v));
+
   const svg = el("svg", {
     viewBox: `0 0 ${W} ${H}`,
     class: "chart",
@@ -49,6 +56,7 @@ export function lineChart(host, series, opts = {}) {
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const yMax = opts.fixedMax ?? niceMax(values.length ? Math.max(...values) : 0);
+  const fmt = axisFormat(yMax, opts.rate === true);
   const tMin = times.length ? Math.min(...times) : 0;
   const tMax = times.length ? Math.max(...times) : 1;
   const x = (t) => PAD.left + (tMax > tMin ? ((t - tMin) / (tMax - tMin)) * plotW : plotW);
@@ -59,11 +67,12 @@ export function lineChart(host, series, opts = {}) {
     svg.append(el("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: "grid" }));
     svg.append(el("text", { x: PAD.left - 4, y: y(v) + 4, class: "axis", "text-anchor": "end" }, fmt(v)));
   }
+  if (!values.length) {
+    svg.append(el("text", { x: W / 2, y: H / 2, class: "axis", "text-anchor": "middle" }, "no data yet"));
+  }
   if (times.length) {
     svg.append(el("text", { x: PAD.left, y: H - 6, class: "axis" }, clock(tMin)));
     svg.append(el("text", { x: W - PAD.right, y: H - 6, class: "axis", "text-anchor": "end" }, clock(tMax)));
-  } else {
-    svg.append(el("text", { x: W / 2, y: H / 2, class: "axis", "text-anchor": "middle" }, "no data yet"));
   }
 
   for (const s of series) {
