@@ -16,7 +16,9 @@ No Docker and no cluster here, so nothing is built or applied. What is checked i
   installed at build time, EXPOSE equal to the containerPort, the entrypoint; the .dockerignore lets
   in everything the Dockerfile copies;
 * deploy/bake-models.sh for real: the model it bakes stays valid after image layering rounds file
-  mtimes to whole seconds, so a container never rewrites the (read-only) model folder.
+  mtimes to whole seconds, so a container never rewrites the (read-only) model folder;
+* the replicas' compose environment for real, against the Redis, PostgreSQL and S3 servers the
+  tests start: schema check and upgrade, two replicas ready with every dependency up, the tokens.
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
 
+from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.s3_server import SeaweedS3
+from tests.integration.server import RunningServer, start_server
 from voxshift.config import Settings, env_name, load_settings
 from voxshift.engines import models
 
@@ -772,3 +778,80 @@ def test_baked_model_stays_valid_after_layering(tmp_path: Path) -> None:
     if (plain / "model.bin").stat().st_mtime_ns % 10**9:
         layer(plain)
         assert not models._marker_ok(plain, models.WHISPER_SHA256)
+
+
+# --- the fleet's environment, run ------------------------------------------------------------------
+
+
+def voxshift_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(OUR_PREFIXES)}
+    return subprocess.run(
+        [sys.executable, "-m", "voxshift.cli", *args],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_compose_environment_runs_a_fleet_on_the_test_servers(
+    tmp_path: Path,
+    clean_redis: RedisServer,
+    postgres_url: str,
+    s3_server: SeaweedS3,
+    whisper_model_dir: Path,
+) -> None:
+    """The replicas' environment from compose.yaml (+ .env.example), with the compose hostnames
+    pointed at the servers the tests start: the schema check the pods' init container loops on,
+    `db upgrade`, two replicas ready with every dependency up, the bucket created by voxshift itself,
+    and the tokens of the Secret in force."""
+    services = compose()["services"]
+    server = next(s for s in services.values() if is_ours(s) and s["command"][0] == "serve")
+    merged = {**read_env_file(ENV_EXAMPLE), **compose_environment(server)}
+    env = {k: v for k, v in merged.items() if k.startswith(OUR_PREFIXES)}
+    endpoint = parse_qs(urlsplit(env["VOXSHIFT_STORAGE_URL"]).query)["endpoint"][0]
+    env |= {
+        "VOXSHIFT_STATE_URL": clean_redis.url,
+        "VOXSHIFT_DATABASE_URL": postgres_url,
+        "VOXSHIFT_STORAGE_URL": env["VOXSHIFT_STORAGE_URL"].replace(endpoint, s3_server.endpoint_url),
+        "VOXSHIFT_STORAGE_ACCESS_KEY": s3_server.access_key,
+        "VOXSHIFT_STORAGE_SECRET_KEY": s3_server.secret_key,
+        # Test-sized: the session's model folder, one worker per pool.
+        "VOXSHIFT_WHISPER_MODEL_DIR": str(whisper_model_dir),
+        "VOXSHIFT_WORKERS": "1",
+        "VOXSHIFT_LEGACY_WORKERS": "1",
+        "VOXSHIFT_DATA_DIR": str(tmp_path / "cli"),
+    }
+
+    before = voxshift_cli(env, "db", "current", "--check")
+    assert before.returncode == 1, before.stdout + before.stderr  # the init container keeps waiting
+    upgrade = voxshift_cli(env, "db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    after = voxshift_cli(env, "db", "current", "--check")
+    assert after.returncode == 0 and "(head)" in after.stdout, after.stdout + after.stderr
+
+    replicas: list[RunningServer] = []
+    try:
+        for i in range(2):
+            replicas.append(start_server(tmp_path / f"replica{i}", env, all_on_v2=False))
+        for replica in replicas:
+            ready = httpx.get(f"{replica.url}/readyz", timeout=5).json()
+            assert ready["status"] == "ready", ready
+            assert {name: dep["up"] for name, dep in ready["dependencies"].items()} == {
+                "state_store": True,
+                "object_storage": True,
+                "database": True,
+            }
+        # The voice key from the Secret guards /v1 and /v2; the admin token opens /admin/v1.
+        url = replicas[0].url
+        assert httpx.get(f"{url}/v1/models", timeout=5).status_code == 401
+        voice = {"Authorization": f"Bearer {env['VOXSHIFT_VOICE_API_KEY']}"}
+        assert httpx.get(f"{url}/v1/models", headers=voice, timeout=5).status_code == 200
+        admin = {"Authorization": f"Bearer {env['VOXSHIFT_ADMIN_TOKEN']}"}
+        assert httpx.get(f"{replicas[1].url}/admin/v1/flags", headers=admin, timeout=5).status_code == 200
+    finally:
+        for replica in replicas:
+            replica.stop()
+    buckets = {b["Name"] for b in s3_server.client().list_buckets()["Buckets"]}
+    assert env["VOICE_V2_MINIO_BUCKET"] in buckets
