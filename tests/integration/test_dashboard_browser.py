@@ -311,6 +311,14 @@ def test_the_operator_sees_the_apis_numbers_pauses_and_kills(page: Page, stack: 
         )
         p95 = m["latency_metrics"][op]["voice_v2"]["p95_ms"]
         expect(page.get_by_test_id(f"metric-{op}-v2-p95")).to_have_text("—" if p95 is None else str(p95))
+    # Provider availability, as the replica's /readyz says (one replica here).
+    ready = httpx.get(stack.server.url + "/readyz", timeout=10).json()
+    expect(page.get_by_test_id("ready-status")).to_have_attribute("data-value", json.dumps(ready["status"]))
+    assert ready["engines"]
+    for name, info in ready["engines"].items():
+        expect(page.get_by_test_id(f"engine-{name}")).to_have_attribute(
+            "data-value", json.dumps(info["available"])
+        )
     # The plan as a timeline, the current phase highlighted; the criteria of that phase.
     rollout = doc["rollout"]
     assert rollout["state"] == "running" and rollout["criteria"], rollout

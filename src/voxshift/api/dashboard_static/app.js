@@ -388,6 +388,47 @@ function renderAudit(audit) {
   $("audit-body").replaceChildren(...rows);
 }
 
+// Provider availability (seed: "Monitoring Blind Spots") as the replica that answered sees it: its
+// engines, their circuit breakers (keyed by provider name) and the optional backends.
+function renderReadiness(ready) {
+  ready = ready || {};
+  setValue("ready-status", ready.status ?? null);
+  $("ready-status").className = ready.status === "ready" ? "v" : "v alarm";
+  const degraded = Array.isArray(ready.degraded) ? ready.degraded : [];
+  $("ready-degraded").dataset.value = JSON.stringify(degraded);
+  $("ready-degraded").textContent = degraded.length ? degraded.join(", ") : "none";
+  const breakers = ready.breakers && typeof ready.breakers === "object" ? ready.breakers : {};
+  const engines = ready.engines && typeof ready.engines === "object" ? Object.entries(ready.engines) : [];
+  const rows = engines.map(([name, info]) => {
+    const provider = name.includes(":") ? name.split(":").slice(1).join(":") : name;
+    const available = cell(`engine-${name}`, info.available ?? null, "bool");
+    available.className = info.available ? "" : "alarm";
+    return row(
+      textCell(name),
+      available,
+      textCell(breakers[provider] ?? "—", `breaker-${name}`),
+      textCell(info.reason ?? ""),
+    );
+  });
+  if (!rows.length) rows.push(row(emptyCell(4, "no engine information")));
+  $("providers-body").replaceChildren(...rows);
+  const deps = ready.dependencies && typeof ready.dependencies === "object" ? Object.entries(ready.dependencies) : [];
+  const depRows = deps.map(([name, d]) =>
+    row(textCell(name), cell(`dependency-${name}`, d.up ?? null, "bool"), cell(`dependency-${name}-fallbacks`, d.fallbacks ?? null), textCell(d.error ?? "")),
+  );
+  if (!depRows.length) depRows.push(row(emptyCell(4, "no optional backend configured")));
+  $("dependencies-body").replaceChildren(...depRows);
+}
+
+async function readiness() {
+  try {
+    const response = await fetch("/readyz", { cache: "no-store", credentials: "omit" });
+    return await response.json(); // 503 while loading carries the same document
+  } catch (_) {
+    return { status: "unreachable" };
+  }
+}
+
 function chartHost(id) {
   let host = $(id);
   if (!host) {
@@ -471,9 +512,10 @@ async function poll() {
   if (state.inFlight) return;
   state.inFlight = true;
   try {
-    const doc = await api("/admin/v1/dashboard");
+    const [doc, ready] = await Promise.all([api("/admin/v1/dashboard"), readiness()]);
     $("poll-error").hidden = true;
     render(doc);
+    renderReadiness(ready);
   } catch (err) {
     if (err.status === 401) {
       logout(`Logged out: ${err.message}`);
