@@ -28,7 +28,8 @@ function niceMax(value) {
 // Axis labels with as many decimals as the gridlines' spacing needs; rates (0..1) as percentages.
 function axisFormat(yMax, rate) {
   const step = (rate ? yMax * 100 : yMax) / 4;
-  const digits = step >= 1 ? 0 : step >= 0.1 ? 1 : 2;
+  let digits = 0;
+  while (digits < 4 && Math.abs(Math.round(step * 10 ** digits) - step * 10 ** digits) > 1e-9) digits++;
   return rate ? (v) => `${(v * 100).toFixed(digits)} %` : (v) => v.toFixed(digits);
 }
 
