@@ -353,3 +353,32 @@ async def test_a_used_token_shows_when_it_was_last_used(admin: Admin) -> None:
     used = {t["name"]: t["last_used_at"] for t in json.loads(done.stdout) if t["active"]}
     assert used["dash-bob"] is not None and used["ops-alice"] is not None
     assert all(admin.viewer not in line and admin.operator not in line for line in done.stdout.splitlines())
+
+
+async def test_on_redis_and_postgresql_a_kill_and_a_rollout_are_audited(
+    tmp_path: Path, clean_redis: Any, postgres_url: str
+) -> None:
+    """The production back-ends: tokens in PostgreSQL (after `voxshift db upgrade`), flags and the
+    rollout state in Redis; the CLI and the API see the same audit trail."""
+    env = cli_env(tmp_path, VOXSHIFT_DATABASE_URL=postgres_url, VOXSHIFT_STATE_URL=clean_redis.url)
+    upgraded = await asyncio.to_thread(cli, env, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    operator = await asyncio.to_thread(issue, env, "pg-ops", "operator")
+    settings = settings_for(tmp_path, database_url=postgres_url, state_url=clean_redis.url)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://voxshift") as client:
+            headers = {"Authorization": f"Bearer {operator}"}
+            started = await client.post("/admin/v1/rollout/start", json={"reason": "pg"}, headers=headers)
+            assert started.json()["state"] == "running", started.text
+            killed = await client.post("/admin/v1/flags/kill", json={"reason": "drill"}, headers=headers)
+            assert killed.json()["changes"] == ["enabled: true -> false"]
+            items = (await client.get("/admin/v1/audit", headers=headers)).json()["items"]
+    assert [(i["kind"], i["actor"], i["reason"]) for i in items[:3]] == [
+        ("flags", "token:pg-ops", "drill"),
+        ("flags", "token:pg-ops (rollout)", "rollout start: pg"),
+        ("rollout", "token:pg-ops", "pg"),
+    ]
+    done = await asyncio.to_thread(cli, env, "flags", "show", "--json")
+    assert json.loads(done.stdout)["enabled"] is False
