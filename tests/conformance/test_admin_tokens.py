@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
-from voxshift.errors import Conflict, InvalidRequest, NotFound
+from voxshift.errors import Conflict, InvalidRequest, NotFound, StoreUnavailable
 from voxshift.services.tokens.service import TokenService, Unauthorized, hash_token
 from voxshift.stores.db.engine import Database, upgrade
 from voxshift.stores.db.tokens import TokenRepository
@@ -110,3 +111,40 @@ async def test_the_environment_token_is_an_operator_named_env_without_a_database
     tokens = TokenService(None, env_token="bootstrap-secret-0123456789")
     principal = await tokens.authenticate("bootstrap-secret-0123456789")
     assert (principal.name, principal.role, principal.actor) == ("env", "operator", "token:env")
+
+
+class FlakyRepo:
+    """A TokenRepository whose database can be switched off."""
+
+    def __init__(self, repo: TokenRepository) -> None:
+        self.repo = repo
+        self.down = False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.repo, name)
+        if not self.down:
+            return attr
+
+        async def refused(*args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailable("database is unavailable: connection refused")
+
+        return refused
+
+
+async def test_a_database_outage_keeps_recently_seen_tokens_working_for_a_while(db: Database) -> None:
+    clock = Clock()
+    flaky = FlakyRepo(TokenRepository(db))
+    server = TokenService(flaky, clock=clock)
+    secret, _ = await TokenService(TokenRepository(db)).create("ops", "operator")
+    never_seen, _ = await TokenService(TokenRepository(db)).create("late", "viewer")
+    assert (await server.authenticate(secret)).name == "ops"
+    flaky.down = True
+    clock.now += 60  # past the cache and the touch interval: both would hit the database
+    assert (await server.authenticate(secret)).name == "ops"  # the stale answer, the use not recorded
+    with pytest.raises(StoreUnavailable):
+        await server.authenticate(never_seen)  # nothing to fall back on: 503, not a 401
+    clock.now += 300
+    with pytest.raises(StoreUnavailable):
+        await server.authenticate(secret)  # too old to trust
+    flaky.down = False
+    assert (await server.authenticate(secret)).role == "operator"
