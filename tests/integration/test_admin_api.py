@@ -382,3 +382,24 @@ async def test_on_redis_and_postgresql_a_kill_and_a_rollout_are_audited(
     ]
     done = await asyncio.to_thread(cli, env, "flags", "show", "--json")
     assert json.loads(done.stdout)["enabled"] is False
+
+
+async def test_sunset_plan_report_validate_and_a_guarded_phase(admin: Admin) -> None:
+    plan = (await admin.get("/admin/v1/sunset/plan", admin.viewer)).json()
+    assert [p["phase"] for p in plan] == ["read_only", "data_migration", "infrastructure_cleanup"]
+    assert (await admin.get("/admin/v1/sunset/report", admin.viewer)).json() == {"summary": {}, "items": []}
+    validated = await admin.send("POST", "/admin/v1/sunset/validate", None)
+    assert validated.status_code == 200, validated.text
+    recorded = (await admin.get("/admin/v1/sunset")).json()["validation"]
+    assert recorded["clean"] is validated.json()["clean"]
+    cleanup = next(p for p in plan if p["phase"] == "infrastructure_cleanup")
+    assert cleanup["refusals"]
+    refused = await admin.send(
+        "POST", "/admin/v1/sunset/run/infrastructure_cleanup", {"confirm": True, "reason": "too early"}
+    )
+    error = error_of(refused, 409)
+    assert error["code"] == "sunset_refused" and error["message"].startswith(
+        "infrastructure_cleanup refused: "
+    )
+    items = (await admin.get("/admin/v1/audit?limit=5")).json()["items"]
+    assert any(i["kind"] == "sunset" and i["reason"].startswith("sunset validation") for i in items)
