@@ -162,6 +162,7 @@ class TokenService:
         self.clock = clock
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._touched: dict[int, float] = {}
+        self._outage = False
 
     # --- administration (the CLI) -----------------------------------------------------------------
     async def create(self, name: object, role: object) -> tuple[str, TokenRecordLike]:
@@ -203,10 +204,16 @@ class TokenService:
         if cached is None or now - cached.fetched > self.cache_s:
             try:
                 cached = await self._fetch(digest, now)
-            except StoreUnavailable:
+            except StoreUnavailable as exc:
                 if cached is None or now - cached.fetched > STALE_OK_S:
                     raise
-                log.warning("admin token lookup: database down, using a cached answer")
+                if not self._outage:  # once per outage, not once per request
+                    log.warning(
+                        "admin token lookups use cached answers while the database is down: %s", exc.message
+                    )
+                self._outage = True
+            else:
+                self._outage = False
         if cached is None or cached.principal is None:
             raise Unauthorized("invalid or revoked admin token")
         await self._touch(cached.token_id, now)
