@@ -37,7 +37,7 @@ from voxshift.audio.decode import probe
 from voxshift.config import Settings
 from voxshift.core.flags import bucket
 from voxshift.engines.base import TTSRequest
-from voxshift.langgraph import SYNTHESIZE, TRANSCRIBE, SpeechArtifact, voice_tools
+from voxshift.langgraph import SYNTHESIZE, TRANSCRIBE, voice_tools
 from voxshift.services.wiring.objects import signing_key, verify_signed_url
 from voxshift.services.wiring.runtime import VoiceRuntime, open_runtime
 
@@ -205,9 +205,15 @@ async def test_a_user_outside_the_cohort_is_served_by_legacy(runtime: VoiceRunti
         "legacy",
         "reference-espeak",
     )
-    # The legacy's audio is not in the v2 bucket: no URL, the bytes are on the message's artifact.
-    assert spoken["audio_url"] is None and spoken["delivery"] == "inline"
-    assert isinstance(message.artifact, SpeechArtifact) and probe(message.artifact.audio)[0] == "mp3"
+    # The legacy's audio is kept where v2 signs URLs, so the agent gets a link whichever system spoke.
+    assert spoken["audio_url"] and "delivery" not in spoken and message.artifact is None
+    url = httpx.URL(spoken["audio_url"])
+    bucket_name, key = url.path.removeprefix("/v2/objects/").split("/", 1)
+    assert key.startswith("audio/support-bot/") and key.endswith(".mp3")
+    objects = runtime.storage_for(bucket_name)
+    assert objects is not None
+    body, info = await objects.get(key)
+    assert probe(body)[0] == "mp3" and info.metadata.get("system") == "legacy"
 
 
 async def test_with_langgraph_integration_off_the_v2_cohort_stays_on_legacy(
@@ -226,8 +232,8 @@ async def test_with_langgraph_integration_off_the_v2_cohort_stays_on_legacy(
     finally:
         await set_langgraph(runtime, True)
     assert (heard["success"], heard["system_used"]) == (True, "legacy") and heard_right(heard["text"])
-    assert json.loads(str(spoken.content))["system_used"] == "legacy"
-    assert isinstance(spoken.artifact, SpeechArtifact)
+    said = json.loads(str(spoken.content))
+    assert said["system_used"] == "legacy" and said["audio_url"] and spoken.artifact is None
     assert direct.system_used == "voice_v2"
     after = prometheus(runtime)
     for op in ("stt", "tts"):
@@ -337,8 +343,11 @@ async def test_remote_tools_mark_themselves_and_the_server_applies_the_flag(
     transcribe, synthesize = voice_tools(base_url=server.url + "/v1", api_key=VOICE_KEY)
     off = await synthesize.ainvoke(_call(SYNTHESIZE, {"text": "Hello Alice"}, V2_USER))
     body = json.loads(str(off.content))
-    assert (body["success"], body["system_used"], body["audio_url"]) == (True, "legacy", None)
-    assert isinstance(off.artifact, SpeechArtifact) and probe(off.artifact.audio)[0] == "mp3"
+    assert (body["success"], body["system_used"]) == (True, "legacy") and off.artifact is None
+    # The legacy's answer is kept where v2 signs URLs: the link works without the voice key.
+    async with httpx.AsyncClient(timeout=60) as client:
+        fetched = await client.get(body["audio_url"])
+    assert fetched.status_code == 200 and probe(fetched.content)[0] == "mp3"
     # Without the tools' header the same user is in the v2 cohort.
     auth = {"Authorization": f"Bearer {VOICE_KEY}"}
     async with httpx.AsyncClient(base_url=server.url, timeout=60, headers=auth) as client:
@@ -418,5 +427,7 @@ async def test_the_example_runs_as_a_script(tmp_path: Path, settings: Settings) 
     assert len(words(transcript) & question) >= len(question) - 2
     assert systems == "legacy, reference-whisper-tiny.en]"
     assert lines["answer"].startswith("Thanks for your voice message. You asked:")
-    saved = tmp_path / "voice-agent-answer.mp3"
-    assert lines["audio"].startswith(saved.as_uri()) and probe(saved.read_bytes())[0] == "mp3"
+    # The legacy's answer is kept in the embedded v2 store: a link `voxshift serve` on that data dir serves.
+    url, spoken_by = lines["audio"].split("  [")
+    assert url.startswith("http://127.0.0.1:8000/v2/objects/voice-v2-files/audio/voice-example/")
+    assert "expires=" in url and "sig=" in url and spoken_by == "legacy, reference-espeak]"

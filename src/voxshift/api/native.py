@@ -89,11 +89,7 @@ async def synthesize(
         payload["object_key"] = result.object_key
     payload["delivery"] = "url" if url is not None else "inline"
     if delivery == "url" and url is None:
-        payload["delivery_degraded"] = (
-            "the legacy service answered; its audio is inline"
-            if routed.system_used == "legacy"
-            else "object storage is unavailable; the audio is inline"
-        )
+        payload["delivery_degraded"] = "object storage is unavailable; the audio is inline"
     headers = result_headers(result.provider_used, result.processing_time_ms, result.cache) | routed.headers()
     headers |= remember(request, routed, "tts", who)
     return JSONResponse(payload, headers=headers)

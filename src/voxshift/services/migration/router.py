@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from voxshift.audio.formats import CONTENT_TYPES
@@ -216,6 +216,11 @@ class MigrationRouter:
         )
         if routed.system_used == "voice_v2":
             self._record_cache("tts", routed.result.cache)
+        elif store:
+            # URL delivery whichever system answered: the legacy's bucket is not ours to sign, so
+            # its audio is kept where v2's are (after the timing: storing is not the legacy's cost).
+            kept = await self.v2.keep(routed.result, agent_id=agent_id, user_id=user_id, text=text)
+            routed = replace(routed, result=kept)
         return routed
 
     def _legacy_retired(self) -> bool:

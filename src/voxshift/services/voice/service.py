@@ -24,7 +24,7 @@ from voxshift.core.voices import OPENAI_VOICES, VOICE_STYLES
 from voxshift.engines.base import AudioInput, STTRequest, Task, TTSRequest
 from voxshift.engines.whisper import WhisperSTT
 from voxshift.errors import EmptyInput, InvalidRequest, PayloadTooLarge, TextTooLong
-from voxshift.services.voice.cache import StoredAudio, VoiceCache
+from voxshift.services.voice.cache import FORMAT_EXTENSIONS, StoredAudio, VoiceCache
 from voxshift.services.voice.results import CacheStatus, SynthesisResult, TranscriptionResult
 from voxshift.services.voice.singleflight import SingleFlight
 from voxshift.services.wiring.engines import EngineSet
@@ -360,6 +360,24 @@ class VoiceV2Service:
             language=request.language,
             attempts=tuple(outcome.attempts),
         )
+
+    async def keep(
+        self, result: SynthesisResult, *, agent_id: str | None, user_id: str | None, text: str
+    ) -> SynthesisResult:
+        """Store audio another system made (the legacy's) where v2 signs URLs, for URL delivery;
+        unchanged when storage is down or the format is not one v2 stores."""
+        if self.cache is None or result.object_key is not None or result.format not in FORMAT_EXTENSIONS:
+            return result
+        meta = _object_metadata(agent_id, user_id, result.format, result.duration_seconds, text)
+        object_key = await self.cache.store_audio(
+            result.audio,
+            format=result.format,
+            content_type=result.content_type,
+            sha256=sha256_hex(result.audio),
+            agent_id=agent_id,
+            metadata=meta | {"system": "legacy"},
+        )
+        return replace(result, object_key=object_key)
 
     async def signed_url(self, object_key: str) -> str | None:
         """A signed, expiring URL of a stored object; None when object storage is unavailable."""
