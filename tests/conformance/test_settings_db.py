@@ -81,7 +81,7 @@ def _tables(conn: Connection) -> set[str]:
 # --- schema ---------------------------------------------------------------------------------------
 async def test_upgrade_from_empty_to_head_is_idempotent(db_url: str) -> None:
     assert await current_revision(db_url) is None
-    assert await upgrade(db_url) == head_revision() == "0003_admin_tokens"
+    assert await upgrade(db_url) == head_revision() == "0004_rollout_transition"
     assert await current_revision(db_url) == head_revision()
     assert await upgrade(db_url) == head_revision()
     database = Database(db_url)
@@ -109,7 +109,7 @@ async def test_ensure_schema_upgrades_sqlite_and_refuses_an_old_postgresql(db_ur
     message = info.value.message
     assert "\n" not in message
     assert (
-        "at revision none (empty), this voxshift needs 0003_admin_tokens: run `voxshift db upgrade`"
+        "at revision none (empty), this voxshift needs 0004_rollout_transition: run `voxshift db upgrade`"
         in message
     )
     assert "pw-voxshift-test" not in message and "postgres:****@" in message
@@ -265,6 +265,22 @@ async def test_rollout_history_keeps_the_seed_phases_in_order(db: Database) -> N
     with pytest.raises(InvalidRequest) as info:
         await history.append(to_phase="x", percentage=101, actor="ops")
     assert info.value.param == "percentage"
+
+
+async def test_one_controller_transition_is_one_history_row_however_many_finish_it(db: Database) -> None:
+    history = RolloutHistoryRepository(db)
+    at = T0 + timedelta(hours=1, microseconds=123456)
+    row = {"from_phase": None, "to_phase": "canary", "percentage": 1, "actor": "ops", "at": at, "seq": 7}
+    # An operator's command and the leader finish the same stored transition at the same moment.
+    first, second = await asyncio.gather(history.append(**row), history.append(**row))
+    assert first.id == second.id and first.seq == 7
+    assert [(e.to_phase, e.seq) for e in await history.list()] == [("canary", 7)]
+    # The same number at another time is another transition (a state store that started again);
+    # rows written without a number are never constrained.
+    await history.append(**(row | {"at": at + timedelta(days=1)}))
+    await history.append(to_phase="beta", percentage=30, actor="ops", at=at)
+    await history.append(to_phase="beta", percentage=30, actor="ops", at=at)
+    assert len(await history.list()) == 4
 
 
 async def test_feedback_filters_and_aggregates_per_system_and_operation(db: Database) -> None:

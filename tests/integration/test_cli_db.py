@@ -65,10 +65,10 @@ def test_db_current_and_upgrade_as_real_processes(env: dict[str, str], backend: 
     assert "none (empty database)" in out and "run `voxshift db upgrade`" in out
     assert run(env, "db", "current", "--check", process=True).returncode == 1
     out = ok(run(env, "db", "upgrade", process=True))
-    assert "upgraded none (empty) -> 0003_admin_tokens" in out
-    assert "already at 0003_admin_tokens (head)" in ok(run(env, "db", "upgrade", process=True))
+    assert "upgraded none (empty) -> 0004_rollout_transition" in out
+    assert "already at 0004_rollout_transition (head)" in ok(run(env, "db", "upgrade", process=True))
     out = ok(run(env, "db", "current", "--check", process=True))
-    assert out.startswith("0003_admin_tokens (head) in ")
+    assert out.startswith("0004_rollout_transition (head) in ")
     assert PASSWORD not in out
     if backend == "postgresql":
         assert "postgres:****@127.0.0.1" in out
@@ -78,12 +78,12 @@ def test_agents_refuse_an_old_postgresql_schema_and_upgrade_sqlite(env: dict[str
     proc = run(env, "agents", "list")
     if backend == "postgresql":
         one_line_error(
-            proc, 2, "at revision none (empty)", "needs 0003_admin_tokens", "run `voxshift db upgrade`"
+            proc, 2, "at revision none (empty)", "needs 0004_rollout_transition", "run `voxshift db upgrade`"
         )
         assert PASSWORD not in proc.stderr
     else:
         ok(proc)
-        assert "0003_admin_tokens (head)" in ok(run(env, "db", "current"))
+        assert "0004_rollout_transition (head)" in ok(run(env, "db", "current"))
 
 
 def test_agents_set_show_list_delete(env: dict[str, str], tmp_path: Path) -> None:

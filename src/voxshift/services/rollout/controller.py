@@ -80,6 +80,7 @@ class HistoryLog(Protocol):
         reason: str | None = None,
         metrics: Any = None,
         at: datetime | None = None,
+        seq: int | None = None,
     ) -> Any: ...
 
     async def latest(self) -> Any: ...

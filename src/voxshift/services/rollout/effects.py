@@ -58,6 +58,7 @@ def history_row(plan: Plan, state: RolloutState) -> dict[str, Any]:
             **dict(event.get("numbers") or {}),
         },
         "at": datetime.fromtimestamp(float(event.get("at", 0.0)), UTC),
+        "seq": state.seq,
     }
 
 

@@ -67,6 +67,7 @@ class RolloutEvent:
     actor: str
     reason: str | None
     metrics: Any
+    seq: int | None = None  # the controller's transition number; None for rows written otherwise
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,10 @@ class RolloutHistoryRepository:
         reason: str | None = None,
         metrics: Any = None,
         at: datetime | None = None,
+        seq: int | None = None,
     ) -> RolloutEvent:
+        """Append a row; with ``seq`` (and ``at``) at most one row per controller transition: a second
+        append of the same transition returns the row already there."""
         if isinstance(percentage, bool) or not isinstance(percentage, int) or not 0 <= percentage <= 100:
             raise InvalidRequest(
                 f"percentage must be an integer from 0 to 100, got {percentage!r}", param="percentage"
@@ -224,10 +228,23 @@ class RolloutHistoryRepository:
             "actor": check_text(actor, "actor"),
             "reason": reason,
             "metrics": metrics,
+            "seq": seq,
         }
-        async with self.db.begin() as conn:
-            new_id = await _insert_returning_id(conn, insert(RolloutHistoryRow).values(**values))
+        try:
+            async with self.db.begin() as conn:
+                new_id = await _insert_returning_id(conn, insert(RolloutHistoryRow).values(**values))
+        except IntegrityError:
+            existing = None if seq is None else await self._transition(values["at"], seq)
+            if existing is None:
+                raise
+            return existing
         return RolloutEvent(id=new_id, **values)
+
+    async def _transition(self, at: datetime, seq: int) -> RolloutEvent | None:
+        t = RolloutHistoryRow.__table__
+        async with self.db.begin() as conn:
+            row = (await conn.execute(select(t).where(t.c.at == at, t.c.seq == seq))).first()
+        return None if row is None else RolloutEvent(**row._asdict())
 
     async def list(self, *, limit: int = 100, newest_first: bool = True) -> list[RolloutEvent]:
         t = RolloutHistoryRow

@@ -135,10 +135,14 @@ class RolloutHistoryRow(Base):
     actor: Mapped[str] = mapped_column(String(NAME_LENGTH), nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
     metrics: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    # The controller's transition number: with ``at`` it names one transition, so finishing the same
+    # transition twice (an operator's command and the leader at once) cannot write two rows.
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         CheckConstraint("percentage >= 0 AND percentage <= 100", name="percentage_range"),
         Index("ix_rollout_history_at", "at"),
+        Index("uq_rollout_history_transition", "at", "seq", unique=True),
     )
 
 
