@@ -254,6 +254,7 @@ async def test_bad_inputs_come_back_as_error_results(
     runtime: VoiceRuntime, audio_http: str, tmp_path: Path
 ) -> None:
     transcribe, synthesize = voice_tools(runtime.router)
+    before = prometheus(runtime)
     (tmp_path / "notes.txt").write_text("not audio at all, just text")
     cases = {
         str(tmp_path / "missing.ogg"): "not_found",
@@ -273,6 +274,16 @@ async def test_bad_inputs_come_back_as_error_results(
     assert (too_long["success"], too_long["error_type"]) == (False, "text_too_long")
     bad_format = await synthesize.ainvoke({"text": "hi", "voice_config": {"format": "midi"}})
     assert (bad_format["success"], bad_format["error_type"]) == (False, "invalid_request")
+    # Every error result is counted by tool and code (apart from the rollout's error rates).
+    after = prometheus(runtime)
+
+    def grew(tool: str, code: str) -> float:
+        name, labels = "voxshift_langgraph_tool_errors_total", {"tool": tool, "error_type": code}
+        return counter(after, name, **labels) - counter(before, name, **labels)
+
+    assert grew(TRANSCRIBE, "not_found") == 2 and grew(TRANSCRIBE, "invalid_request") == 3
+    assert grew(TRANSCRIBE, "audio_unreachable") == 1 and grew(TRANSCRIBE, "unsupported_media_type") == 1
+    assert grew(SYNTHESIZE, "text_too_long") == 1 and grew(SYNTHESIZE, "invalid_request") == 1
 
 
 async def test_an_engine_failure_on_both_systems_is_an_error_result_and_is_counted(

@@ -29,6 +29,12 @@ class InProcessVoice:
     def max_audio_bytes(self) -> int:
         return self.router.v2.settings.max_upload_bytes
 
+    def record_error(self, tool: str, error_type: str) -> None:
+        # MigrationMetrics carries the Prometheus series; a bare recorder (tests) has none.
+        prometheus = getattr(getattr(self.router, "metrics", None), "prometheus", None)
+        if prometheus is not None:
+            prometheus.tool_error(tool, error_type)
+
     async def transcribe(self, source: AudioSource, language: str, caller: ToolCaller) -> dict[str, Any]:
         routed = await self.router.transcribe_audio(
             source.data,

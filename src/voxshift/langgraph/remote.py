@@ -38,6 +38,10 @@ class ServiceUnreachable(VoxshiftError):
 
 
 class RemoteVoice:
+    def record_error(self, tool: str, error_type: str) -> None:
+        """Nothing here: this process has no voxshift metrics. A call that reached the server was
+        recorded there (failures of either system, with the tools' own header)."""
+
     def __init__(
         self,
         base_url: str,

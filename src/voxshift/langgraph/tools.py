@@ -46,6 +46,8 @@ class VoiceBackend(Protocol):
 
     async def synthesize(self, text: str, config: VoiceConfig, caller: ToolCaller) -> Synthesized: ...
 
+    def record_error(self, tool: str, error_type: str) -> None: ...
+
 
 # The model sees a string; Python callers may pass the bytes themselves.
 AudioArg = Annotated[
@@ -114,7 +116,9 @@ def voice_tools(
             source = await load_source(audio, limits)
             return await backend.transcribe(source, language or "auto", caller)
         except Exception as exc:  # the graph gets an answer, never an exception
-            return results.failure(exc, "transcription")
+            failed = results.failure(exc, "transcription")
+            _count(backend, TRANSCRIBE, failed)
+            return failed
 
     async def synthesize(
         text: str, voice_config: VoiceConfig | dict[str, Any] | None = None, state: Any = None
@@ -124,7 +128,9 @@ def voice_tools(
             config = _voice_config(voice_config)
             return await backend.synthesize(text, config, caller)
         except Exception as exc:
-            return results.failure(exc, "synthesis"), None
+            failed = results.failure(exc, "synthesis")
+            _count(backend, SYNTHESIZE, failed)
+            return failed, None
 
     return [
         StructuredTool.from_function(
@@ -150,6 +156,13 @@ def voice_tools(
             response_format="content_and_artifact",
         ),
     ]
+
+
+def _count(backend: VoiceBackend, tool: str, failed: dict[str, Any]) -> None:
+    try:
+        backend.record_error(tool, str(failed["error_type"]))
+    except Exception:  # counting an error must not turn it into an exception in the graph
+        results.log.exception("%s: could not count an error result", tool)
 
 
 def _voice_config(value: VoiceConfig | dict[str, Any] | None) -> VoiceConfig:

@@ -142,6 +142,13 @@ class MigrationPrometheus:
             ["outcome"],
             registry=r,
         )
+        self.tool_errors = Counter(
+            "voxshift_langgraph_tool_errors",
+            "LangGraph tool calls answered with success=false, by tool and error code (bad input "
+            "included; failures of the systems also count in the migration series).",
+            ["tool", "error_type"],
+            registry=r,
+        )
         self.pending = Gauge(
             "voxshift_migration_metrics_pending_records",
             "Records waiting for the next flush.",
@@ -158,6 +165,10 @@ class MigrationPrometheus:
         if found is None:
             found = self._children[key] = metric.labels(*labels)
         return found
+
+    def tool_error(self, tool: str, error_type: str) -> None:
+        # Codes come from voxshift's error family (a bounded set), never from user input.
+        self.child(self.tool_errors, tool, error_type[:64]).inc()
 
     def set_breaker_source(self, source: BreakerSource | None) -> None:
         self._breakers.source = source
