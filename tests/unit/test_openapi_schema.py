@@ -123,3 +123,41 @@ def test_the_error_body_is_openai_s(schema: dict[str, Any]) -> None:
     detail = resolve(schema, resolve(schema, ERROR_REF)["properties"]["error"]["$ref"])
     assert set(detail["properties"]) == {"message", "type", "param", "code"}
     assert set(detail["required"]) == {"message", "type"}
+
+
+# The voice and public routes: (method, path) -> the error statuses each must declare.
+VOICE_ERRORS = {
+    ("POST", "/v1/audio/transcriptions"): {"400", "401", "413", "415", "502", "503", "504"},
+    ("POST", "/v1/audio/translations"): {"400", "401", "413", "415", "502", "503", "504"},
+    ("POST", "/v1/audio/speech"): {"400", "401", "502", "503", "504"},
+    ("GET", "/v1/models"): {"401"},
+    ("GET", "/v1/models/{model_id}"): {"401", "404"},
+    ("POST", "/v2/transcribe"): {"400", "401", "413", "415", "502", "503", "504"},
+    ("POST", "/v2/synthesize"): {"400", "401", "502", "503", "504"},
+    ("GET", "/v2/cache/stats"): {"400", "401", "503"},
+    ("GET", "/v2/migration/dashboard"): {"400", "401", "503"},
+    ("GET", "/v2/flags"): {"400", "401", "503"},
+    ("GET", "/v2/flags/explain"): {"400", "401", "503"},
+    ("GET", "/v2/migration/regression"): {"400", "401", "503"},
+    ("POST", "/v1/feedback"): {"400", "401", "404", "409", "503"},
+}
+
+
+def test_every_other_operation_declares_its_errors_with_the_error_body(schema: dict[str, Any]) -> None:
+    operations = {
+        (method.upper(), path): op
+        for path, item in schema["paths"].items()
+        if not path.startswith("/admin/v1/")
+        for method, op in item.items()
+    }
+    assert set(VOICE_ERRORS) | {("GET", "/healthz"), ("GET", "/readyz")} == set(operations)
+    for key, statuses in VOICE_ERRORS.items():
+        responses = operations[key]["responses"]
+        assert "422" not in responses, key  # validation errors are answered 400, in the error body
+        assert statuses | {"4XX"} <= set(responses), (key, sorted(responses))
+        for status in statuses | {"4XX"}:
+            assert json_schema(responses[status]) == {"$ref": ERROR_REF}, (key, status)
+        if "401" in statuses:
+            assert "VOXSHIFT_VOICE_API_KEY" in responses["401"]["description"], key
+    audio = operations[("POST", "/v1/audio/speech")]["responses"]["200"]["content"]
+    assert {"audio/mpeg", "audio/wav"} <= set(audio), sorted(audio)

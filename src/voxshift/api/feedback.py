@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voxshift.api.deps import Caller, runtime
+from voxshift.api.error_docs import voice_errors
 from voxshift.core.vocabulary import Operation
 from voxshift.services.feedback.memory import ServedRequest, new_request_id
 from voxshift.services.migration.router import Routed
@@ -95,7 +96,7 @@ class FeedbackRequest(BaseModel):
     comment: StrictStr | None = None
 
 
-@router.post("/v1/feedback", status_code=201)
+@router.post("/v1/feedback", status_code=201, responses=voice_errors(404, 409))
 async def add_feedback(request: Request, body: FeedbackRequest) -> JSONResponse:
     """Rate an answered voice request 1..5 by its ``X-Voxshift-Request-Id``; once per request."""
     stored = await runtime(request).feedback.add(body.request_id, body.rating, body.comment)

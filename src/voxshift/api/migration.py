@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from voxshift.api.deps import runtime
+from voxshift.api.error_docs import voice_errors
 from voxshift.core.flags import FORMAT as FLAG_FORMAT
 from voxshift.core.flags import OPERATIONS, FlagConfig, decide
 from voxshift.core.flags import explain as explain_lines
@@ -22,7 +23,7 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-@router.get("/v2/migration/dashboard")
+@router.get("/v2/migration/dashboard", responses=voice_errors())
 async def dashboard(request: Request, hours: Annotated[int, Query(ge=1, le=168)] = 24) -> dict[str, Any]:
     return await MigrationDashboard(runtime(request).metrics).data(hours=hours)
 
@@ -50,13 +51,13 @@ def public_config(config: FlagConfig) -> dict[str, Any]:
     }
 
 
-@router.get("/v2/flags")
+@router.get("/v2/flags", responses=voice_errors())
 async def flags(request: Request) -> dict[str, Any]:
     flags_ = runtime(request).flags
     return {"config": public_config(flags_.config), "source": flags_.source}
 
 
-@router.get("/v2/flags/explain")
+@router.get("/v2/flags/explain", responses=voice_errors())
 async def explain(
     request: Request,
     user_id: Annotated[str | None, Query(max_length=256)] = None,
@@ -83,7 +84,7 @@ def _hide_salt(line: str, salt: str) -> str:
     return line.replace(f" (salt {salt!r})", " (salted)") if salt else line
 
 
-@router.get("/v2/migration/regression")
+@router.get("/v2/migration/regression", responses=voice_errors())
 async def regression(request: Request, hours: Annotated[int, Query(ge=1, le=168)] = 2) -> dict[str, Any]:
     """The regression detector's verdict per operation (read-only: rollback is `voxshift regression`)."""
     report = await RegressionService(runtime(request).metrics).check(hours=hours)

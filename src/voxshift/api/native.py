@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxshift.api.deps import caller, client_feature, migration_router, voice_service
+from voxshift.api.error_docs import voice_errors
 from voxshift.api.feedback import remember
 from voxshift.api.openai_audio import read_upload, result_headers
 
 router = APIRouter(prefix="/v2")
 
 
-@router.post("/transcribe")
+@router.post("/transcribe", responses=voice_errors(413, 415, 502, 504))
 async def transcribe(
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -57,7 +58,7 @@ class SynthesizeRequest(BaseModel):
     user_id: str | None = None
 
 
-@router.post("/synthesize")
+@router.post("/synthesize", responses=voice_errors(502, 504))
 async def synthesize(
     request: Request,
     body: SynthesizeRequest,
@@ -95,7 +96,7 @@ async def synthesize(
     return JSONResponse(payload, headers=headers)
 
 
-@router.get("/cache/stats")
+@router.get("/cache/stats", responses=voice_errors())
 async def cache_stats(request: Request) -> dict[str, Any]:
     service = voice_service(request)
     return {

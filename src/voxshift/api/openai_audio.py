@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from pydantic import BaseModel, ConfigDict, Field
 
 from voxshift.api.deps import caller, client_feature, migration_router, voice_service
+from voxshift.api.error_docs import VOICE_KEY_401, error_responses, voice_errors
 from voxshift.api.feedback import remember
 from voxshift.api.subtitles import to_srt, to_vtt
+from voxshift.audio.formats import CONTENT_TYPES
 from voxshift.core.language import language_name
 from voxshift.engines.base import Task
 from voxshift.errors import InvalidRequest, NotFound
@@ -138,7 +140,7 @@ def render_transcription(
 Granularities = Annotated[list[str], Form(alias="timestamp_granularities[]")]
 
 
-@router.post("/v1/audio/transcriptions")
+@router.post("/v1/audio/transcriptions", responses=voice_errors(413, 415, 502, 504))
 async def transcriptions(
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -162,7 +164,7 @@ async def transcriptions(
     )
 
 
-@router.post("/v1/audio/translations")
+@router.post("/v1/audio/translations", responses=voice_errors(413, 415, 502, 504))
 async def translations(
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -208,7 +210,19 @@ def audio_response(result: SynthesisResult, extra: dict[str, str] | None = None)
     return StreamingResponse(_chunks(result.audio), media_type=result.content_type, headers=headers)
 
 
-@router.post("/v1/audio/speech")
+SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The audio, in the requested format.",
+        "content": {
+            ct: {"schema": {"type": "string", "format": "binary"}}
+            for ct in sorted(set(CONTENT_TYPES.values()))
+        },
+    },
+    **voice_errors(502, 504),
+}
+
+
+@router.post("/v1/audio/speech", responses=SPEECH_RESPONSES)
 async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
     _check_model(body.model, TTS_MODELS)
     who = caller(request, body.user)
@@ -225,12 +239,12 @@ async def speech(request: Request, body: SpeechRequest) -> StreamingResponse:
     return audio_response(routed.result, routed.headers() | remember(request, routed, "tts", who))
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses=error_responses(401, why={401: VOICE_KEY_401}))
 async def models() -> dict[str, Any]:
     return {"object": "list", "data": [_model(m) for m in (*STT_MODELS, *TTS_MODELS)]}
 
 
-@router.get("/v1/models/{model_id}")
+@router.get("/v1/models/{model_id}", responses=error_responses(401, 404, why={401: VOICE_KEY_401}))
 async def model(model_id: str) -> dict[str, Any]:
     if model_id not in (*STT_MODELS, *TTS_MODELS):
         raise NotFound(f"model {model_id!r} does not exist", param="model", code="model_not_found")

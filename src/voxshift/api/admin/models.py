@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voxshift.api.error_docs import error_responses
+
 Role = Literal["viewer", "operator"]
 Reason = Field(min_length=1, max_length=2000, description="Why; goes to the audit trail.")
 
@@ -21,39 +23,9 @@ class _Strict(BaseModel):
 
 
 # --- errors ---------------------------------------------------------------------------------------
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """OpenAI's error body, as every voxshift error."""
-
-    error: ErrorDetail
-
-
-_WHY = {
-    400: "Bad input: a parameter or body field is wrong (`param` names it).",
-    401: "No bearer token, or one that was never issued or is revoked (`WWW-Authenticate: Bearer`).",
-    403: "The token's role (viewer) may not change anything.",
-    404: "Nothing by that name.",
-    409: "A conflict: a version changed since it was read, or a guard refused the change.",
-    503: "A store the answer needs is down; retry.",
-}
-
-
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a route: 401 always, plus ``statuses``, each with the error body."""
-    wanted = sorted({401, 503, *statuses})
-    out: dict[int | str, dict[str, Any]] = {
-        s: {"model": ErrorResponse, "description": _WHY[s]} for s in wanted
-    }
-    # Declared so that FastAPI does not add its default 422, which this API never answers (a request
-    # that fails validation is a 400 with the error body).
-    out["4XX"] = {"model": ErrorResponse, "description": "Any other client error, with the error body."}
-    return out
+    """``responses=`` for an admin route: 401 and 503 always, plus ``statuses``."""
+    return error_responses(401, 503, *statuses)
 
 
 READ = errors(400)
