@@ -377,6 +377,9 @@ def test_the_operator_sees_the_apis_numbers_pauses_and_kills(page: Page, stack: 
     expect(result).to_have_attribute("data-state", "error")
     expect(result).to_contain_text(refused.json()["error"]["message"])
     expect(page.get_by_test_id("rollout-state")).to_have_attribute("data-value", '"paused"')
+    # Under a person's kill switch a paused rollout does not resume: it would only pause again.
+    under_kill = stack.post("/admin/v1/rollout/resume", stack.operator, {"reason": "carry on"})
+    assert under_kill.status_code == 409 and "kill switch is on" in under_kill.json()["error"]["message"]
 
     # Log out: the token leaves the tab.
     page.get_by_test_id("logout").click()

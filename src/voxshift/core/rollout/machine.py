@@ -306,9 +306,23 @@ def pause(state: RolloutState, now: float, actor: str, reason: str) -> Transitio
 
 
 def resume(
-    plan: Plan, state: RolloutState, now: float, actor: str, reason: str, *, force: bool = False
+    plan: Plan,
+    state: RolloutState,
+    now: float,
+    actor: str,
+    reason: str,
+    *,
+    force: bool = False,
+    killed: bool = False,
 ) -> Transition:
     if state.state == "paused":
+        if killed and state.target.enabled:
+            # Resuming leaves the flags as they are, so the next interval would pause again: the
+            # person who threw the kill switch turns it back on, deliberately, first.
+            raise RolloutRefused(
+                "the kill switch is on (v2 disabled by a person): turn it back on first "
+                "(voxshift flags set --enabled --reason ...), then resume"
+            )
         return _go(state, "resume", now, actor, reason, {}, state="running", resumed=now)
     if state.state == "halted" and not (force and reason.strip()):
         raise RolloutRefused(

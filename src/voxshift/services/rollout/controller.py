@@ -239,7 +239,9 @@ class RolloutController:
             elif name == "pause":
                 transition = machine.pause(state, now, actor, reason)
             elif name == "resume":
-                transition = machine.resume(current_plan, state, now, actor, reason, force=force)
+                transition = machine.resume(
+                    current_plan, state, now, actor, reason, force=force, killed=not self.flags.config.enabled
+                )
             elif name == "promote":
                 transition = machine.promote(current_plan, state, now, actor, reason, force=force)
             elif name == "rollback":
