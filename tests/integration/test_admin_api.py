@@ -89,7 +89,8 @@ def admin_operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, A
 
 
 def concrete(path: str) -> str:
-    return path.replace("{agent_id}", AGENT).replace("{phase}", "read_only").replace("{stage}", "pre")
+    path = path.replace("{agent_id}", AGENT).replace("{phase}", "read_only").replace("{stage}", "pre")
+    return path.replace("{backup_id}", "20261130T000000Z-none")
 
 
 # --- authentication -------------------------------------------------------------------------------
@@ -127,7 +128,8 @@ async def test_a_viewer_reads_but_every_changing_route_is_403(admin: Admin) -> N
     before = (await admin.get("/admin/v1/flags")).json()
     schema = (await admin.client.get("/openapi.json")).json()
     changing = [(m, p) for m, p, op in admin_operations(schema) if m != "GET"]
-    assert len(changing) == 13  # patch, kill, allow, deny, 6 rollout commands, agent put, validate, run
+    # patch, kill, allow, deny, 6 rollout commands, agent put and delete, validate, run, backup, verify
+    assert len(changing) == 16
     for method, path in changing:
         error = error_of(await admin.send(method, concrete(path), {}, admin.viewer), 403)
         assert error["type"] == "permission_error" and "viewer" in error["message"]
@@ -240,6 +242,11 @@ async def test_the_audit_merges_flags_rollout_and_sunset(admin: Admin) -> None:
     assert dash["whoami"] == {"name": "dash-bob", "role": "viewer"}
     assert dash["audit"] == items[:20]
     assert dash["rollout"]["state"] in ("running", "paused") and dash["plan"]["phases"][0]["name"] == "canary"
+    # The sunset wrote the flags through its own stores; this server's live copy follows within ~1 s.
+    deadline = asyncio.get_running_loop().time() + 10
+    while not dash["flags"]["legacy"]["read_only"] and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+        dash = (await admin.get("/admin/v1/dashboard", admin.viewer)).json()
     assert dash["flags"]["legacy"]["read_only"] is True
     assert set(dash["metrics"]) >= {"latency_metrics", "error_rates", "system_comparison"}
     assert dash["feedback"] == {"hours": 24, "ratings": []}
@@ -271,6 +278,17 @@ async def test_agent_settings_round_trip(admin: Admin) -> None:
     assert json.loads(done.stdout)["version"] == 2
     bad = await admin.send("PUT", f"/admin/v1/agents/{AGENT}", {"settings": {"enabled": "maybe"}})
     assert error_of(bad, 400)["param"].startswith("settings")
+    # Delete: only the version read (409 otherwise), an operator's, then gone (404).
+    stale_delete = await admin.client.delete(
+        f"/admin/v1/agents/{AGENT}?expected_version=1", headers=admin.auth(admin.operator)
+    )
+    assert error_of(stale_delete, 409)["code"] == "version_conflict"
+    gone = await admin.client.delete(f"/admin/v1/agents/{AGENT}", headers=admin.auth(admin.operator))
+    assert gone.json() == {"agent_id": AGENT, "deleted": True, "version": 2, "by": "token:ops-alice"}
+    error_of(await admin.get(f"/admin/v1/agents/{AGENT}"), 404)
+    error_of(await admin.client.delete(f"/admin/v1/agents/{AGENT}", headers=admin.auth(admin.operator)), 404)
+    done = await asyncio.to_thread(cli, admin.env, "agents", "show", AGENT)
+    assert done.returncode != 0
 
 
 # --- bad input ------------------------------------------------------------------------------------
@@ -403,3 +421,24 @@ async def test_sunset_plan_report_validate_and_a_guarded_phase(admin: Admin) -> 
     )
     items = (await admin.get("/admin/v1/audit?limit=5")).json()["items"]
     assert any(i["kind"] == "sunset" and i["reason"].startswith("sunset validation") for i in items)
+
+
+async def test_backups_list_create_verify_and_resolve(admin: Admin) -> None:
+    assert (await admin.get("/admin/v1/backups", admin.viewer)).json() == []
+    created = await admin.send("POST", "/admin/v1/backups", None)
+    assert created.status_code == 201, created.text
+    backup = created.json()
+    assert backup["id"] and set(backup["counts"]) >= {"keys", "objects", "settings"}
+    checked = await admin.send("POST", f"/admin/v1/backups/{backup['id']}/verify", None)
+    assert checked.status_code == 200 and checked.json()["ok"] is True, checked.text
+    listed = (await admin.get("/admin/v1/backups", admin.viewer)).json()
+    assert [(b["id"], b["verified_ok"]) for b in listed] == [(backup["id"], True)]
+    # The CLI lists the same backup.
+    done = await asyncio.to_thread(cli, admin.env, "backup", "list", "--json")
+    assert [b["id"] for b in json.loads(done.stdout)] == [backup["id"]]
+    error_of(await admin.send("POST", "/admin/v1/backups/no-such-backup/verify", None), 404)
+    error_of(await admin.send("POST", "/admin/v1/backups/bad%20id!/verify", None), 400)
+    # Resolve: a key the migration did not carry over is 404; the key is required.
+    missing = await admin.get("/admin/v1/sunset/resolve?key=voice/agent/u/2026/01/02/03/x.mp3", admin.viewer)
+    assert error_of(missing, 404)["param"] == "key"
+    assert error_of(await admin.get("/admin/v1/sunset/resolve"), 400)["param"] == "key"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from voxshift.api.admin import agents, audit, flags, observe, overview, rollout, sunset
+from voxshift.api.admin import agents, audit, backups, flags, observe, overview, rollout, sunset
 
 PREFIX = "/admin/v1"
 
 
 def admin_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX)
-    for part in (overview, flags, rollout, observe, agents, sunset, audit):
+    for part in (overview, flags, rollout, observe, agents, sunset, backups, audit):
         router.include_router(part.router)
     return router

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from voxshift.api.admin.auth import Operator, Viewer
-from voxshift.api.admin.models import CHANGE, AgentList, AgentPut, AgentRecord, errors
+from voxshift.api.admin.models import CHANGE, AgentDeleted, AgentList, AgentPut, AgentRecord, errors
 from voxshift.api.deps import runtime
 from voxshift.errors import InvalidRequest
 from voxshift.schemas.agent_settings import StoredAgentSettings, validate_agent_settings
@@ -62,3 +62,18 @@ async def put_agent(request: Request, agent_id: AgentId, body: AgentPut, who: Op
     service = runtime(request).backends.agent_settings
     saved = await service.put(agent_id, validated, expected_version=body.expected_version, actor=who.actor)
     return record(saved)
+
+
+@router.delete("/agents/{agent_id}", response_model=AgentDeleted, responses=errors(400, 403, 404, 409))
+async def delete_agent(
+    request: Request,
+    agent_id: AgentId,
+    who: Operator,
+    expected_version: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """Delete an agent's settings (it then gets the defaults); `expected_version`: only if the stored
+    version is still that (a lost race is 409). 404 when it has none."""
+    service = runtime(request).backends.agent_settings
+    current = await service.require(agent_id, fresh=True)
+    deleted = await service.delete(agent_id, expected_version=expected_version or current.version)
+    return {"agent_id": agent_id, "deleted": deleted, "version": current.version, "by": who.actor}

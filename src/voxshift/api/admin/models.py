@@ -208,6 +208,20 @@ class AgentRecord(BaseModel):
     settings: dict[str, Any] = Field(description="The legacy VoiceSettings document.")
 
 
+class AgentDeleted(BaseModel):
+    agent_id: str
+    deleted: bool = Field(description="False when someone else deleted it in the meantime.")
+    version: int = Field(description="The version that was deleted.")
+    by: str
+
+
+class SunsetResolved(BaseModel):
+    legacy_key: str
+    store: str = Field(description="Where the legacy item lived: `s3`, `redis` or `settings`.")
+    v2_key: str
+    outcome: str
+
+
 class AgentList(BaseModel):
     items: list[AgentRecord]
     next_after: str | None = Field(description="Pass as `after` for the next page; null at the end.")

@@ -4,17 +4,17 @@ stores and checks them first, so a phase never half-happens on a store that is d
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from voxshift.api.admin.auth import Operator, Viewer
-from voxshift.api.admin.models import CHANGE, READ, FreeForm, SunsetRunBody
+from voxshift.api.admin.models import CHANGE, READ, FreeForm, SunsetResolved, SunsetRunBody, errors
 from voxshift.api.deps import runtime
 from voxshift.core.sunset.phases import PHASES
 from voxshift.errors import InvalidRequest
 from voxshift.services.sunset.cleanup import cleanup
-from voxshift.services.sunset.migrate import migrate, open_journal
+from voxshift.services.sunset.migrate import migrate, open_journal, resolve
 from voxshift.services.sunset.migrate import report as journal_report
 from voxshift.services.sunset.open import open_sunset
 from voxshift.services.sunset.validate import validate as run_validate
@@ -52,6 +52,18 @@ async def report(request: Request, _: Viewer) -> dict[str, Any]:
     """Every item the data migration handled, with its outcome, and a summary per store."""
     async with open_journal(runtime(request).settings) as journal:
         return await journal_report(journal)
+
+
+@router.get("/sunset/resolve", response_model=SunsetResolved, responses=errors(400, 404))
+async def resolve_key(
+    request: Request, _: Viewer, key: Annotated[str, Query(min_length=1, max_length=1024)]
+) -> dict[str, Any]:
+    """Where a legacy item went (as `voxshift sunset resolve LEGACY_KEY`); 404 when the migration
+    did not carry it over."""
+    async with open_journal(runtime(request).settings) as journal:
+        entry = await resolve(journal, key)
+    assert entry.v2_key is not None  # resolve() answers only entries that have one
+    return {"legacy_key": key, "store": entry.store, "v2_key": entry.v2_key, "outcome": entry.outcome}
 
 
 @router.post("/sunset/validate", response_model=FreeForm, responses=CHANGE)
