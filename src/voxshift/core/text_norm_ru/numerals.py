@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Literal
 
 Gender = Literal["m", "f", "n"]
-Case = Literal["nom", "gen"]
+# The accusative differs from the nominative only for a feminine «1» («за одну минуту»): the
+# nouns the rules count are inanimate, whose masculine and neuter accusative is the nominative.
+Case = Literal["nom", "gen", "acc"]
 
 _ONES_NOM = ("", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять")
 _ONES_GEN = ("", "одного", "двух", "трёх", "четырёх", "пяти", "шести", "семи", "восьми", "девяти")
@@ -64,7 +66,18 @@ def agree(n: int, forms: tuple[str, str, str], case: Case = "nom") -> str:
     index = plural_index(n)
     if case == "gen":
         return forms[1] if index == 0 else forms[2]
+    if case == "acc" and index == 0:
+        return accusative(forms[0])
     return forms[index]
+
+
+def accusative(noun: str) -> str:
+    """Accusative singular of an inanimate noun: «минута» → «минуту», «неделя» → «неделю»."""
+    if noun.endswith("а"):
+        return noun[:-1] + "у"
+    if noun.endswith("я"):
+        return noun[:-1] + "ю"
+    return noun
 
 
 def _below_thousand(n: int, gender: Gender, case: Case) -> list[str]:
@@ -89,6 +102,8 @@ def _one_digit(digit: int, gender: Gender, case: Case) -> str:
             return "одной" if gender == "f" else "одного"
         return _ONES_GEN[digit]
     if digit == 1:
+        if case == "acc" and gender == "f":
+            return "одну"
         return {"m": "один", "f": "одна", "n": "одно"}[gender]
     if digit == 2 and gender == "f":
         return "две"
@@ -209,11 +224,19 @@ def _join(head: int, tail: str) -> str:
 _FRACTION_STEMS = ("десят", "сот", "тысячн", "десятитысячн", "стотысячн", "миллионн")
 
 
-def decimal(whole: int, fraction: str, case: Case = "nom") -> str:
+def decimal(
+    whole: int, fraction: str, case: Case = "nom", *, noun_follows: bool = False, gender: Gender = "m"
+) -> str:
     """«3,5» → «три целых пять десятых»; genitive «трёх целых пяти десятых» (after «более»...).
 
     Both parts are feminine (целая, десятая). More than six fraction digits are read one by one.
+    With a noun after it (``noun_follows``), 1,5 is «полтора» / «полторы» (``gender`` of the noun).
     """
+    if whole == 1 and fraction == "5" and noun_follows:
+        # «1,5 часа» is said «полтора часа», «1,5 минуты» «полторы минуты».
+        if case == "gen":
+            return "полутора"
+        return "полторы" if gender == "f" else "полтора"
     whole_word = "целой" if case == "gen" else "целая"
     if plural_index(whole) != 0:
         whole_word = "целых"

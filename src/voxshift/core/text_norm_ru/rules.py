@@ -4,6 +4,8 @@ Order matters: the most specific shapes go first (phones before thousands, dates
 years before grams), and a final pass reads any digits the others left, so the output of Russian
 text with ASCII digits has no digits. Every pass only rewrites its own matches; text without digits
 and without the listed abbreviations comes back unchanged, which makes the function idempotent.
+A pass runs only when a cheap substring guard says it can match, which keeps a short sentence
+in the tens of microseconds and text without digits or abbreviations at about one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from voxshift.core.text_norm_ru.numerals import (
     plural_index,
 )
 from voxshift.core.text_norm_ru.vocab import (
+    ACCUSATIVE_PREPOSITIONS,
     FEMININE_SOFT_NOUNS,
     GENITIVE_PREPOSITIONS,
     MONTHS_GENITIVE,
@@ -50,7 +53,10 @@ def _previous_word(m: re.Match[str]) -> str:
 
 
 def _case_before(m: re.Match[str]) -> Case:
-    return "gen" if _previous_word(m) in GENITIVE_PREPOSITIONS else "nom"
+    previous = _previous_word(m)
+    if previous in GENITIVE_PREPOSITIONS:
+        return "gen"
+    return "acc" if previous in ACCUSATIVE_PREPOSITIONS else "nom"
 
 
 def _kept_dot(m: re.Match[str]) -> str:
@@ -84,6 +90,8 @@ def _gender_of_next_word(m: re.Match[str], n: int, case: Case) -> Gender:
     if plural_index(n) == 0 and case == "gen":
         if word.endswith(("ы", "и")):
             return "f"
+    elif plural_index(n) == 0 and word.endswith(("у", "ю")) and _previous_word(m) not in ("к", "ко", "по"):
+        return "f"  # an accusative: «через 1 минуту», «купи 1 штуку»
     elif plural_index(n) == 0:
         if word.endswith(("а", "я")) and word not in ("раза", "часа", "дня"):
             return "f"
@@ -100,7 +108,7 @@ _UNIT_RE = _alternation(list(UNITS))
 _MULT_RE = _alternation(list(MULTIPLIERS))
 # «с» is a unit only where no word follows («за 5 с.»), else it is the preposition («5 с лишним»).
 _QUANTITY = re.compile(
-    rf"(?P<sign>(?<![\w\-−+])[-−+])?(?<![\w.,])(?P<int>{_INT})(?:[.,](?P<frac>\d+))?(?![\d])"
+    rf"(?=[-−+0-9])(?P<sign>(?<![\w\-−+])[-−+])?(?<![\w.,])(?P<int>{_INT})(?:[.,](?P<frac>\d+))?(?![\d])"
     rf"(?:{_SP}?(?P<mult>{_MULT_RE})(?![а-яё]))?"
     rf"(?:{_SP}?(?P<unit>{_UNIT_RE})(?![а-яёА-ЯЁa-zA-Z/])(?!(?<=с)[ \t]+[а-яё]))?"
 )
@@ -135,7 +143,10 @@ def _quantity(
         return " ".join(words) + _unit_suffix(unit) + tail_dot
     if frac is not None:
         # After a fraction the noun is genitive singular: «три целых пять десятых килограмма».
-        words.append(decimal(n, frac, case))
+        follows = mult or unit
+        gender = follows.gender if follows else _gender_of_next_word(m, 2, case)
+        noun_follows = bool(follows) or _WORD_AFTER.match(m.string, m.end()) is not None
+        words.append(decimal(n, frac, case, noun_follows=noun_follows, gender=gender))
         if mult:
             words.append(mult.forms[1])
         if unit:
@@ -176,7 +187,7 @@ def _speak_prefix_money(m: re.Match[str]) -> str:
 # --- phones ---------------------------------------------------------------------------------------
 
 _PHONES = re.compile(
-    r"(?<![\w+])(?:"
+    r"(?=[+0-9])(?<![\w+])(?:"
     r"\+\d[\d \u00a0()\-]{6,}\d(?![\d])"  # +7 (999) 123-45-67, +44 20 7946 0958
     r"|8[ \-]?\(?\d{3}\)?[ \-]?\d{3}[ \-]?\d{2}[ \-]?\d{2}(?![\w])"  # 8 800 555-35-35
     r"|[78]\d{10}(?![\w])"  # 89991234567
@@ -200,7 +211,7 @@ def _speak_phone(m: re.Match[str]) -> str:
 
 _MONTH_RE = "|".join(MONTHS_GENITIVE)
 _DATE = re.compile(
-    r"(?<![\w.,])(?P<d>[0-3]?\d)\.(?P<m>[01]?\d)\.(?P<y>\d{4}|\d{2})(?![\w]|[.,]\d)"
+    r"(?=[0-9])(?<![\w.,])(?P<d>[0-3]?\d)\.(?P<m>[01]?\d)\.(?P<y>\d{4}|\d{2})(?![\w]|[.,]\d)"
     r"(?P<g>\s?г\.|\s+года(?!\w))?"
 )
 
@@ -217,13 +228,34 @@ def _speak_date(m: re.Match[str]) -> str:
 # Day and month: «15 марта» is read «пятнадцатого марта» (the genitive ordinal of «встреча
 # 15 марта», «до 15 марта»), «к 15 марта» «к пятнадцатому марта». «15-е марта» keeps its «-е».
 _DAY_MONTH = re.compile(
-    rf"(?<![\w.,])(?P<d>[0-3]?\d)(?:-(?P<suf>го|е|ое|му|ого))?\s+(?P<month>{_MONTH_RE})(?!\w)"
+    rf"(?=[0-9])(?<![\w.,])(?P<d>[0-3]?\d)(?:-(?P<suf>го|е|ое|му|ого))?\s+(?P<month>{_MONTH_RE})(?!\w)"
 )
+
+
+_DATE_IS_SUBJECT = frozenset({"сегодня", "завтра", "вчера", "послезавтра", "позавчера", "по"})
+# «с 1 по 10 июня» → «с первого по десятое июня»; «1–10 июня» is read the same way.
+_DAY_RANGE = re.compile(
+    rf"(?=[Сс0-9])(?<![\w.,])(?:(?P<from>[Сс]о?)\s+)?(?P<a>[0-3]?\d)(?:\s+(?P<to>по|до)\s+|\s?[–—-]\s?)"
+    rf"(?P<b>[0-3]?\d)\s+(?P<month>{_MONTH_RE})(?!\w)"
+)
+
+
+def _speak_day_range(m: re.Match[str]) -> str:
+    to = m["to"] or "по"
+    start = f"{m['from']} " if m["from"] else ("с " if not m["to"] else "")
+    end_form: OrdinalForm = "nom_n" if to == "по" else "gen_m"
+    first = ordinal(int(m["a"]), "gen_m")
+    return f"{start}{first} {to} {ordinal(int(m['b']), end_form)} {m['month']}"
 
 
 def _speak_day_month(m: re.Match[str]) -> str:
     suffix = m["suf"]
-    form: OrdinalForm = "dat_m" if _previous_word(m) in ("к", "ко") else "gen_m"
+    previous = _previous_word(m)
+    form: OrdinalForm = "gen_m"
+    if previous in ("к", "ко"):
+        form = "dat_m"
+    elif previous in _DATE_IS_SUBJECT:
+        form = "nom_n"  # «Сегодня 1 сентября» is «первое сентября»
     if suffix in ("е", "ое"):
         form = "nom_n"
     elif suffix in ("му",):
@@ -236,7 +268,7 @@ _YEAR_WORDS: dict[str, OrdinalForm] = {
     "годы": "nom_pl", "годов": "gen_pl", "годах": "gen_pl", "годам": "gen_pl", "годами": "ins_pl",
 }  # fmt: skip
 _YEAR = re.compile(
-    r"(?<![\w.,])(?P<y>\d{1,4})(?:-(?P<suf>[а-яё]{1,3}))?\s?"
+    r"(?=[0-9])(?<![\w.,])(?P<y>\d{1,4})(?:-(?P<suf>[а-яё]{1,3}))?\s?"
     r"(?P<word>годами|годах|годам|годов|годом|году|года|годе|годы|год|гг\.|г\.)(?!\w)"
 )
 
@@ -245,6 +277,8 @@ def _speak_year(m: re.Match[str]) -> str:
     year = int(m["y"])
     word = m["word"]
     prev = _previous_word(m)
+    if len(m["y"]) < 4 and not m["suf"] and word not in ("году", "г."):
+        return m.group()  # «за 3 года» counts years: the quantity pass reads it
     if word in ("г.", "гг."):
         if word == "г." and not 1100 <= year <= 2100 and not m["suf"]:
             return m.group()  # «500 г.» is grams: the quantity pass reads it
@@ -262,7 +296,9 @@ def _speak_year(m: re.Match[str]) -> str:
     return f"{ordinal(year, form)} {word}"
 
 
-_TIME = re.compile(r"(?<![\w:.,])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\w:]|[.,]\d)")
+_TIME = re.compile(
+    r"(?=[0-9])(?<![\w:.,])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\w:]|[.,]\d)"
+)
 
 
 def _speak_time(m: re.Match[str]) -> str:
@@ -287,7 +323,7 @@ _SUFFIX_FORMS: dict[str, OrdinalForm] = {
 }  # fmt: skip
 # Endings that make a cardinal genitive, not an ordinal: «5-ти» пяти, «7-ми» семи, «2-х» двух.
 _CARDINAL_GENITIVE_SUFFIXES = frozenset({"ти", "и", "ух", "ех", "ёх"})
-_ORDINAL = re.compile(r"(?<![\w.,])(?P<n>\d+)-(?P<suf>[а-яё]{1,3})(?!\w)")
+_ORDINAL = re.compile(r"(?=[0-9])(?<![\w.,])(?P<n>\d+)-(?P<suf>[а-яё]{1,3})(?!\w)")
 
 
 def _speak_ordinal(m: re.Match[str]) -> str:
@@ -306,55 +342,60 @@ def _speak_ordinal(m: re.Match[str]) -> str:
 
 # --- abbreviations --------------------------------------------------------------------------------
 
+
 # (pattern, spoken, whether its dot may also end the sentence). Those before a number
 # («д. 5», «№ 5») run before the number passes, which would otherwise eat the digits they need.
-_Abbreviation = tuple[re.Pattern[str], str, bool]
+# Each table is one regex of named alternatives, so the text is scanned once per table.
+class _Abbreviations:
+    def __init__(self, rows: tuple[tuple[str, str, bool], ...]) -> None:
+        self._spoken = {f"a{i}": (spoken, may_end) for i, (_, spoken, may_end) in enumerate(rows)}
+        # One shared word-start check and a first-letter lookahead let most positions fail at once.
+        first_letters = "".join(sorted({row[0][0] for row in rows}))
+        alternatives = "|".join(f"(?P<a{i}>{row[0]})" for i, row in enumerate(rows))
+        self._pattern = re.compile(f"(?<!\\w)(?=[{first_letters}])(?:{alternatives})")
+
+    def expand(self, text: str) -> str:
+        return self._pattern.sub(self._speak, text)
+
+    def _speak(self, m: re.Match[str]) -> str:
+        spoken, may_end = self._spoken[m.lastgroup or ""]
+        return spoken + _kept_dot(m) if may_end else spoken
 
 
-def _abbreviations(rows: tuple[tuple[str, str, bool], ...]) -> tuple[_Abbreviation, ...]:
-    return tuple((re.compile(pattern), spoken, may_end) for pattern, spoken, may_end in rows)
+def _abbreviations(rows: tuple[tuple[str, str, bool], ...]) -> _Abbreviations:
+    return _Abbreviations(rows)
 
 
 _BEFORE_NUMBERS = _abbreviations(
     (
-        (r"(?<!\w)д\.(?=\s?\d)", "дом", False),
-        (r"(?<!\w)кв\.(?=\s?\d)", "квартира", False),
-        (r"(?<!\w)стр\.(?=\s?\d)", "страница", False),
-        (r"(?<!\w)рис\.(?=\s?\d)", "рисунок", False),
+        (r"д\.(?=\s?\d)", "дом", False),
+        (r"кв\.(?=\s?\d)", "квартира", False),
+        (r"стр\.(?=\s?\d)", "страница", False),
+        (r"рис\.(?=\s?\d)", "рисунок", False),
         (r"№\s?", "номер ", False),
     )
 )
 _AFTER_NUMBERS = _abbreviations(
     (
-        (r"(?<!\w)т\.\s?е\.", "то есть", False),
-        (r"(?<!\w)т\.\s?к\.", "так как", False),
-        (r"(?<!\w)т\.\s?н\.", "так называемый", False),
-        (r"(?<!\w)т\.\s?д\.", "так далее", True),
-        (r"(?<!\w)т\.\s?п\.", "тому подобное", True),
-        (r"(?<=\bи )др\.", "другие", True),
-        (r"(?<=\bи )пр\.", "прочее", True),
-        (r"(?<!\w)напр\.", "например", False),
-        (r"(?<!\w)ул\.", "улица", False),
-        (r"(?<!\w)пр-т(?!\w)|(?<!\w)просп\.", "проспект", False),
-        (r"(?<!\w)г\.(?=\s?[А-ЯЁ])", "город", False),
-        (r"(?<!\w)см\.(?=\s)", "смотри", False),
-        (r"(?<!\w)тыс\.", "тысяч", True),
-        (r"(?<!\w)млн(?!\w)\.?", "миллионов", True),
-        (r"(?<!\w)млрд(?!\w)\.?", "миллиардов", True),
-        (r"(?<!\w)руб\.", "рублей", True),
-        (r"(?<!\w)коп\.", "копеек", True),
+        (r"т\.\s?е\.", "то есть", False),
+        (r"т\.\s?к\.", "так как", False),
+        (r"т\.\s?н\.", "так называемый", False),
+        (r"т\.\s?д\.", "так далее", True),
+        (r"т\.\s?п\.", "тому подобное", True),
+        (r"и\s+др\.", "и другие", True),
+        (r"и\s+пр\.", "и прочее", True),
+        (r"напр\.", "например", False),
+        (r"ул\.", "улица", False),
+        (r"пр-т(?!\w)|просп\.", "проспект", False),
+        (r"г\.(?=\s?[А-ЯЁ])", "город", False),
+        (r"см\.(?=\s)", "смотри", False),
+        (r"тыс\.", "тысяч", True),
+        (r"млн(?!\w)\.?", "миллионов", True),
+        (r"млрд(?!\w)\.?", "миллиардов", True),
+        (r"руб\.", "рублей", True),
+        (r"коп\.", "копеек", True),
     )
 )
-
-
-def _expand(text: str, rows: tuple[_Abbreviation, ...]) -> str:
-    for pattern, spoken, may_end in rows:
-        text = pattern.sub(_with_dot(spoken) if may_end else spoken, text)
-    return text
-
-
-def _with_dot(spoken: str) -> Callable[[re.Match[str]], str]:
-    return lambda m: spoken + _kept_dot(m)
 
 
 # --- leftovers ------------------------------------------------------------------------------------
@@ -371,27 +412,34 @@ def _speak_leftover(m: re.Match[str]) -> str:
     return (" " if before.isalpha() else "") + spoken + (" " if after.isalpha() else "")
 
 
-PASSES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (_PHONES, _speak_phone),
-    (_DATE, _speak_date),
-    (_TIME, _speak_time),
-    (_YEAR, _speak_year),
-    (_DAY_MONTH, _speak_day_month),
-    (_ORDINAL, _speak_ordinal),
-    (_PREFIX_MONEY, _speak_prefix_money),
-    (_QUANTITY, _speak_quantity),
+def _any(*needles: str) -> Callable[[str], bool]:
+    return lambda text: any(needle in text for needle in needles)
+
+
+# (guard, pattern, speaker): a pass runs only where its guard, a few substring tests, finds what
+# its pattern needs; regex scans cost about a microsecond each, the guards a tenth of that.
+PASSES: tuple[tuple[Callable[[str], bool], re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (lambda _: True, _PHONES, _speak_phone),
+    (_any("."), _DATE, _speak_date),
+    (_any(":"), _TIME, _speak_time),
+    (_any("год", "г."), _YEAR, _speak_year),
+    (_any(*MONTHS_GENITIVE), _DAY_RANGE, _speak_day_range),
+    (_any(*MONTHS_GENITIVE), _DAY_MONTH, _speak_day_month),
+    (_any("-"), _ORDINAL, _speak_ordinal),
+    (_any(*PREFIX_CURRENCIES), _PREFIX_MONEY, _speak_prefix_money),
+    (lambda _: True, _QUANTITY, _speak_quantity),
 )
-# A cheap test that lets text with nothing to rewrite skip every pass.
-_ANYTHING = re.compile(r"[0-9№]|\w\.|млн|млрд|пр-т")
+_HAS_DIGIT = re.compile("[0-9]")
 
 
 def normalize_ru(text: str) -> str:
     """Russian ``text`` as it should be spoken: numbers, dates, times, money, units in words."""
-    if not _ANYTHING.search(text):
-        return text
-    if any("0" <= ch <= "9" for ch in text):
-        text = _expand(text, _BEFORE_NUMBERS)
-        for pattern, speak in PASSES:
-            text = pattern.sub(speak, text)
-    text = _expand(text, _AFTER_NUMBERS)
-    return _DIGITS.sub(_speak_leftover, text)
+    has_digits = _HAS_DIGIT.search(text) is not None
+    if has_digits:
+        text = _BEFORE_NUMBERS.expand(text)
+        for guard, pattern, speak in PASSES:
+            if guard(text):
+                text = pattern.sub(speak, text)
+    if "." in text or "м" in text or "пр-т" in text:  # every abbreviation has a dot, but «млн»
+        text = _AFTER_NUMBERS.expand(text)
+    return _DIGITS.sub(_speak_leftover, text) if has_digits else text

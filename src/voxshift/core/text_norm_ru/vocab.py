@@ -114,6 +114,9 @@ GENITIVE_PREPOSITIONS = frozenset(
      "после", "кроме", "вместо", "с", "со", "у", "порядка", "мимо", "среди", "возле", "против"}
 )  # fmt: skip
 
+# After these a feminine «1» is accusative: «за одну минуту», «через одну неделю».
+ACCUSATIVE_PREPOSITIONS = frozenset({"за", "на", "через", "в", "во", "про", "под", "сквозь"})
+
 # Nouns in «-ь» that are feminine (the ending says nothing): «одна ночь», «две части».
 FEMININE_SOFT_NOUNS = frozenset(
     {"ночь", "часть", "дверь", "вещь", "площадь", "запись", "новость", "скорость", "мощность",
