@@ -340,6 +340,42 @@ def _speak_ordinal(m: re.Match[str]) -> str:
     return ordinal(n, form)
 
 
+# «3.10.2», «192.168.1.1»: three or more dotted groups are a version or an address, read by group.
+_DOTTED = re.compile(r"(?=[0-9])(?<![\w.,])\d+(?:\.\d+){2,}(?!\w|\.\d)")
+
+
+def _speak_dotted(m: re.Match[str]) -> str:
+    return " точка ".join(digit_group(group) for group in m.group().split("."))
+
+
+# «1/2» → «одна вторая», «3/4» → «три четвёртых»; «24/7», «50/50» → «двадцать четыре на семь».
+_SLASHED = re.compile(r"(?=[0-9])(?<![\w.,/])(?P<a>\d{1,3})/(?P<b>\d{1,3})(?![\w/]|[.,]\d)")
+
+
+def _speak_slashed(m: re.Match[str]) -> str:
+    a, b = int(m["a"]), int(m["b"])
+    if 0 < a < b <= 10:
+        denominator = ordinal(b, "nom_f" if plural_index(a) == 0 else "gen_pl")
+        return f"{cardinal(a, 'f')} {denominator}"
+    return f"{cardinal(a)} на {cardinal(b)}"
+
+
+# «2024–2025 гг.», «в 1941-1945 годах»: both years take the form the plural noun asks for.
+_YEAR_RANGE = re.compile(
+    r"(?=[0-9])(?<![\w.,])(?P<a>\d{4})\s?[-–—]\s?(?P<b>\d{4})\s?(?P<word>гг\.|годы|годов|годах)(?!\w)"
+)
+_YEAR_RANGE_FORMS: dict[str, OrdinalForm] = {"годы": "nom_m", "годов": "gen_m", "годах": "prep_m"}
+
+
+def _speak_year_range(m: re.Match[str]) -> str:
+    word = m["word"]
+    if word == "гг.":
+        word = "годах" if _previous_word(m) in ("в", "во") else "годы"
+    form = _YEAR_RANGE_FORMS[word]
+    dot = _kept_dot(m) if m["word"] == "гг." else ""
+    return f"{ordinal(int(m['a']), form)} — {ordinal(int(m['b']), form)} {word}{dot}"
+
+
 # --- abbreviations --------------------------------------------------------------------------------
 
 
@@ -421,7 +457,10 @@ def _any(*needles: str) -> Callable[[str], bool]:
 PASSES: tuple[tuple[Callable[[str], bool], re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (lambda _: True, _PHONES, _speak_phone),
     (_any("."), _DATE, _speak_date),
+    (_any("."), _DOTTED, _speak_dotted),
+    (_any("/"), _SLASHED, _speak_slashed),
     (_any(":"), _TIME, _speak_time),
+    (_any("год", "гг."), _YEAR_RANGE, _speak_year_range),
     (_any("год", "г."), _YEAR, _speak_year),
     (_any(*MONTHS_GENITIVE), _DAY_RANGE, _speak_day_range),
     (_any(*MONTHS_GENITIVE), _DAY_MONTH, _speak_day_month),
@@ -440,6 +479,7 @@ def normalize_ru(text: str) -> str:
         for guard, pattern, speak in PASSES:
             if guard(text):
                 text = pattern.sub(speak, text)
+        text = _DIGITS.sub(_speak_leftover, text)
     if "." in text or "м" in text or "пр-т" in text:  # every abbreviation has a dot, but «млн»
         text = _AFTER_NUMBERS.expand(text)
-    return _DIGITS.sub(_speak_leftover, text) if has_digits else text
+    return text
