@@ -23,7 +23,8 @@ from voxshift.engines.whisper import WhisperSTT
 
 pytestmark = pytest.mark.slow
 
-# Varied on purpose: questions, a request, dates, a year, counts, a unit, names, everyday phrases.
+# Varied on purpose: questions, a request, dates, a year, a time, counts, a unit, names, everyday
+# phrases. Digits reach RHVoice as words (normalize_ru): «в 15:30» -> «в пятнадцать тридцать».
 RUSSIAN = (
     "Привет, как у тебя дела?",
     "Сколько стоит билет до Москвы?",
@@ -37,6 +38,7 @@ RUSSIAN = (
     "В нашем классе учатся 28 учеников.",
     "Купите 2 килограмма яблок и литр молока.",
     "Спасибо большое за вашу помощь.",
+    "Давай встретимся в 15:30 у входа в парк.",
 )
 MAX_WER = 0.15
 MAX_CER = 0.06
