@@ -222,7 +222,8 @@ def _speak_date(m: re.Match[str]) -> str:
         return m.group()  # not a date: left to the other passes (a version number, a decimal)
     year = ordinal(int(m["y"]), "gen_m")
     dot = _kept_dot(m) if m["g"] and m["g"].endswith(".") else ""
-    return f"{ordinal(day, 'gen_m')} {MONTHS_GENITIVE[month - 1]} {year} года{dot}"
+    form: OrdinalForm = "nom_n" if _previous_word(m) in _DATE_IS_SUBJECT else "gen_m"
+    return f"{ordinal(day, form)} {MONTHS_GENITIVE[month - 1]} {year} года{dot}"
 
 
 # Day and month: «15 марта» is read «пятнадцатого марта» (the genitive ordinal of «встреча
@@ -232,7 +233,9 @@ _DAY_MONTH = re.compile(
 )
 
 
-_DATE_IS_SUBJECT = frozenset({"сегодня", "завтра", "вчера", "послезавтра", "позавчера", "по"})
+# After these the date is nominative or accusative («Сегодня 1 сентября», «на 15 марта»,
+# «по 10 июня»): «первое сентября», «на пятнадцатое марта».
+_DATE_IS_SUBJECT = frozenset({"сегодня", "завтра", "вчера", "послезавтра", "позавчера", "по", "на"})
 # «с 1 по 10 июня» → «с первого по десятое июня»; «1–10 июня» is read the same way.
 _DAY_RANGE = re.compile(
     rf"(?=[Сс0-9])(?<![\w.,])(?:(?P<from>[Сс]о?)\s+)?(?P<a>[0-3]?\d)(?:\s+(?P<to>по|до)\s+|\s?[–—-]\s?)"
