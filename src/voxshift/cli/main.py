@@ -238,6 +238,10 @@ def engines(
         for i in infos
     ]
     typer.echo(table(["kind", "engine", "available", "languages", "voices", "formats", "why not"], rows))
+    for i in infos:  # voice licences (RHVoice): which voices may serve a commercial platform
+        if "voice_licences" in i.details:
+            typer.echo(f"\n{i.name} voices: {i.details['voice_licences']}")
+            typer.echo(f"{i.name} non-commercial: {i.details.get('non_commercial', 'none')}")
 
 
 @app.command("config")
