@@ -301,13 +301,22 @@ def _speak_year(m: re.Match[str]) -> str:
 
 _TIME = re.compile(
     r"(?=[0-9])(?<![\w:.,])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?(?![\w:]|[.,]\d)"
+    # «в 15.30», «до 9.00»: a dotted time, only after a preposition of time (else a decimal)
+    r"|(?<![\w:.,])(?P<dh>[01]?\d|2[0-3])\.(?P<dm>[0-5]\d)(?![\w,:]|[.,:]\d)"
 )
+_TIME_PREPOSITIONS = frozenset({"в", "во", "с", "со", "до", "к", "ко", "после", "около", "по"})
 
 
 def _speak_time(m: re.Match[str]) -> str:
     """«15:30» → «пятнадцать тридцать», «15:05» → «пятнадцать ноль пять» (as clocks are read)."""
+    if m["dh"] is not None:
+        if _previous_word(m) not in _TIME_PREPOSITIONS:
+            return m.group()  # «3.15» alone is a decimal
+        hours, minutes = m["dh"], m["dm"]
+    else:
+        hours, minutes = m["h"], m["m"]
     case = _case_before(m)
-    parts = [cardinal(int(m["h"]), case=case), digit_group(m["m"], case)]
+    parts = [cardinal(int(hours), case=case), digit_group(minutes, case)]
     if m["s"]:
         parts.append(digit_group(m["s"], case))
     return " ".join(parts)
@@ -326,6 +335,7 @@ _SUFFIX_FORMS: dict[str, OrdinalForm] = {
 }  # fmt: skip
 # Endings that make a cardinal genitive, not an ordinal: «5-ти» пяти, «7-ми» семи, «2-х» двух.
 _CARDINAL_GENITIVE_SUFFIXES = frozenset({"ти", "и", "ух", "ех", "ёх"})
+_INSTRUMENTAL = {2: "двумя", 3: "тремя", 4: "четырьмя"}
 _ORDINAL = re.compile(r"(?=[0-9])(?<![\w.,])(?P<n>\d+)-(?P<suf>[а-яё]{1,3})(?!\w)")
 
 
@@ -335,6 +345,8 @@ def _speak_ordinal(m: re.Match[str]) -> str:
         return cardinal(n, case="gen")
     if suffix == "ми" and n in (7, 8):
         return cardinal(n, case="gen")
+    if suffix == "мя" and n in _INSTRUMENTAL:
+        return _INSTRUMENTAL[n]  # «с 2-мя» → «с двумя»
     form = _SUFFIX_FORMS.get(suffix)
     if form is None:
         return m.group()
@@ -462,7 +474,7 @@ PASSES: tuple[tuple[Callable[[str], bool], re.Pattern[str], Callable[[re.Match[s
     (_any("."), _DATE, _speak_date),
     (_any("."), _DOTTED, _speak_dotted),
     (_any("/"), _SLASHED, _speak_slashed),
-    (_any(":"), _TIME, _speak_time),
+    (_any(":", "."), _TIME, _speak_time),
     (_any("год", "гг."), _YEAR_RANGE, _speak_year_range),
     (_any("год", "г."), _YEAR, _speak_year),
     (_any(*MONTHS_GENITIVE), _DAY_RANGE, _speak_day_range),
