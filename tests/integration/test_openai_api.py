@@ -101,11 +101,12 @@ def test_streaming_speech(client: openai.OpenAI) -> None:
     assert duration > 3.0
 
 
-def test_russian_speech_goes_to_espeak(client: openai.OpenAI) -> None:
+def test_russian_speech_goes_to_a_russian_voice(client: openai.OpenAI) -> None:
     raw = client.audio.speech.with_raw_response.create(
         model="tts-1", voice="alloy", input="Привет, как дела?", response_format="wav"
     )
-    assert raw.headers["x-voxshift-provider"] == "espeak"
+    # RHVoice first in the default Russian chain; espeak-ng where it is not installed.
+    assert raw.headers["x-voxshift-provider"] in ("rhvoice", "espeak")
     assert probe(raw.content)[1] > 0.5
 
 
@@ -310,7 +311,8 @@ def test_native_api_returns_seed_shapes(server: RunningServer, speech_wav: bytes
     r = httpx.post(f"{server.url}/v2/synthesize", json={"text": "Добрый день"}, timeout=60)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["format"] == "mp3" and body["provider_used"] == "espeak" and body["duration_seconds"] > 0.3
+    assert body["format"] == "mp3" and body["duration_seconds"] > 0.3
+    assert body["provider_used"] in ("rhvoice", "espeak")  # espeak-ng where RHVoice is not installed
 
 
 def test_full_queue_answers_503_with_retry_after(

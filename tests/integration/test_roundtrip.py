@@ -1,8 +1,9 @@
 """Round-trip quality: text -> real TTS -> real Whisper base -> text, scored by word error rate.
 
-English goes through Piper (a natural voice), Russian through espeak-ng (a formant synthesiser:
-intelligible to people, hard for a small STT model). The figures are printed (visible without -s)
-and recorded as junit properties, so a run shows the measured quality, not only pass/fail.
+English goes through Piper (a natural voice). Russian's quality bar is RHVoice's
+(``test_rhvoice_roundtrip``); espeak-ng, its fallback (a formant synthesiser Whisper base mishears,
+WER 0.9+), is only checked to speak Russian that Whisper hears as Russian. The figures are printed
+(visible without -s) and recorded as junit properties, so a run shows the measured quality.
 """
 
 from __future__ import annotations
@@ -56,13 +57,6 @@ RUSSIAN = (
     "Дети играют во дворе.",
 )
 ENGLISH_MAX_WER = 0.10
-# espeak-ng's Russian is robotic and Whisper base (the smallest multilingual model worth shipping)
-# mishears most of it: measured corpus WER 0.91-0.98 over repeated runs on this corpus (CER
-# 0.50-0.55). It varies because low-confidence segments trigger Whisper's temperature fallback,
-# which samples. The bounds sit clear of the measured range; they catch a broken pipeline (wrong
-# sample rate, wrong language, silence), which sends WER and CER to 1.0 and beyond.
-RUSSIAN_MAX_WER = 1.2
-RUSSIAN_MAX_CER = 0.7
 
 _ONES = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -163,23 +157,24 @@ def test_english_is_detected_as_english(english_heard: list[Heard]) -> None:
         assert item.transcript.language_probability > 0.5, item
 
 
-async def test_russian_espeak_to_whisper_wer(
+async def test_russian_espeak_speaks(
     espeak: EspeakTTS,
     whisper: WhisperSTT,
     to_audio_input: Callable[[Speech], AudioInput],
     capsys: pytest.CaptureFixture[str],
     record_property: Callable[[str, object], None],
 ) -> None:
+    # espeak-ng is Russian's fallback behind RHVoice: it must speak (audio Whisper hears as Russian
+    # speech), not be understood word for word (measured WER 0.91-0.98, CER 0.50-0.55: printed only).
     heard = await round_trip(espeak, whisper, to_audio_input, RUSSIAN, "ru", tell_whisper=True)
     references = [normalise(h.reference) for h in heard]
     hypotheses = [normalise(h.transcript.text) for h in heard]
     wer = float(jiwer.wer(references, hypotheses))
     cer = float(jiwer.cer(references, hypotheses))
-    report(capsys, record_property, "russian", {"wer": wer, "cer": cer}, heard)
+    report(capsys, record_property, "russian_espeak", {"wer": wer, "cer": cer}, heard)
     assert len(heard) >= 5
     assert all(h.transcript.language == "ru" for h in heard)
-    assert wer <= RUSSIAN_MAX_WER, list(zip(references, hypotheses, strict=True))
-    assert cer <= RUSSIAN_MAX_CER, list(zip(references, hypotheses, strict=True))
+    assert all(h.transcript.duration_s > 0.5 and h.transcript.text.strip() for h in heard), heard
 
 
 # --- the whole service: VoiceV2Service.synthesize -> encoded file -> VoiceV2Service.transcribe ---
@@ -212,14 +207,15 @@ async def test_service_roundtrip_english(service: VoiceV2Service) -> None:
 async def test_service_roundtrip_russian(service: VoiceV2Service) -> None:
     sentence = "Сегодня хорошая погода."
     spoken = await service.synthesize(sentence, language="ru", format="flac")
-    assert spoken.provider_used == "espeak"
+    # RHVoice first in the default Russian chain; espeak-ng where it is not installed.
+    assert spoken.provider_used in ("rhvoice", "espeak")
     assert spoken.audio[:4] == b"fLaC"
     heard = await service.transcribe(spoken.audio, language="ru", filename="speech.flac")
     assert heard.provider_used == "whisper"
     assert heard.detected_language == "ru"
     assert heard.duration_seconds == pytest.approx(spoken.duration_seconds, abs=0.1)
-    # The one sentence of the Russian corpus Whisper base reliably gets (almost) right: the last
-    # word comes back as "погода" or a near miss ("пагода"), the first two always exactly.
+    # The one sentence of the Russian corpus Whisper base reliably gets (almost) right even from
+    # espeak-ng: the last word comes back as "погода" or a near miss ("пагода").
     words = normalise(heard.text).split()
     assert words[:2] == ["сегодня", "хорошая"], heard.text
     assert float(jiwer.wer(normalise(sentence), normalise(heard.text))) <= 1 / 3, heard.text
