@@ -13,6 +13,7 @@ from voxshift.core.text_norm_ru.numerals import (
 )
 from voxshift.core.text_norm_ru.vocab import (
     ACCUSATIVE_PREPOSITIONS,
+    DATIVE_PREPOSITIONS,
     FEMININE_SOFT_NOUNS,
     GENITIVE_PREPOSITIONS,
 )
@@ -37,6 +38,8 @@ def case_before(m: re.Match[str]) -> Case:
     previous = previous_word(m)
     if previous in GENITIVE_PREPOSITIONS:
         return "gen"
+    if previous in DATIVE_PREPOSITIONS:
+        return "dat"
     return "acc" if previous in ACCUSATIVE_PREPOSITIONS else "nom"
 
 
@@ -71,6 +74,9 @@ def gender_of_next_word(m: re.Match[str], n: int, case: Case) -> Gender:
     if plural_index(n) == 0 and case == "gen":
         if word.endswith(("ы", "и")):
             return "f"
+    elif plural_index(n) == 0 and case == "dat":
+        if word.endswith("е"):
+            return "f"  # «к 1 минуте»
     elif plural_index(n) == 0 and word.endswith(("у", "ю")) and previous_word(m) not in ("к", "ко", "по"):
         return "f"  # an accusative: «через 1 минуту», «купи 1 штуку»
     elif plural_index(n) == 0:

@@ -11,7 +11,8 @@ from typing import Literal
 Gender = Literal["m", "f", "n"]
 # The accusative differs from the nominative only for a feminine «1» («за одну минуту»): the
 # nouns the rules count are inanimate, whose masculine and neuter accusative is the nominative.
-Case = Literal["nom", "gen", "acc"]
+# The dative («к пяти часам», «к десяти пятнадцати») is the other case a preposition commonly asks.
+Case = Literal["nom", "gen", "acc", "dat"]
 
 _ONES_NOM = ("", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять")
 _ONES_GEN = ("", "одного", "двух", "трёх", "четырёх", "пяти", "шести", "семи", "восьми", "девяти")
@@ -35,6 +36,9 @@ _TENS_GEN = ("", "", "двадцати", "тридцати", "сорока", "п
              "восьмидесяти", "девяноста")  # fmt: skip
 _HUNDREDS_NOM = ("", "сто", "двести", "триста", "четыреста", "пятьсот", "шестьсот", "семьсот",
                  "восемьсот", "девятьсот")  # fmt: skip
+_HUNDREDS_DAT = ("", "ста", "двумстам", "трёмстам", "четырёмстам", "пятистам", "шестистам", "семистам",
+                 "восьмистам", "девятистам")  # fmt: skip
+_ONES_DAT = ("", "одному", "двум", "трём", "четырём", "пяти", "шести", "семи", "восьми", "девяти")
 _HUNDREDS_GEN = ("", "ста", "двухсот", "трёхсот", "четырёхсот", "пятисот", "шестисот", "семисот",
                  "восьмисот", "девятисот")  # fmt: skip
 
@@ -64,11 +68,28 @@ def agree(n: int, forms: tuple[str, str, str], case: Case = "nom") -> str:
     In the genitive («до пяти минут») only a number ending in 1 keeps the singular («до одной минуты»).
     """
     index = plural_index(n)
+    if case == "dat":
+        if n >= 1000 and n % 1000 == 0:
+            return forms[2]  # «к одному миллиону рублей»: after a round scale word, genitive plural
+        return dative(forms[0], plural=index != 0)
     if case == "gen":
         return forms[1] if index == 0 else forms[2]
     if case == "acc" and index == 0:
         return accusative(forms[0])
     return forms[index]
+
+
+def dative(noun: str, *, plural: bool) -> str:
+    """Dative of a counted noun: «минута» → «минуте» / «минутам», «рубль» → «рублю» / «рублям»."""
+    if noun == "евро":
+        return noun
+    if noun.endswith("ь"):
+        return noun[:-1] + ("ям" if plural else "ю")
+    if noun.endswith("а"):
+        return noun[:-1] + ("ам" if plural else "е")
+    if noun.endswith("я"):
+        return noun[:-1] + ("ям" if plural else "е")
+    return noun + ("ам" if plural else "у")
 
 
 def accusative(noun: str) -> str:
@@ -83,20 +104,24 @@ def accusative(noun: str) -> str:
 def _below_thousand(n: int, gender: Gender, case: Case) -> list[str]:
     words: list[str] = []
     hundreds, rest = divmod(n, 100)
+    oblique = case in ("gen", "dat")  # 5-99 share their genitive and dative: пяти, двадцати
     if hundreds:
-        words.append((_HUNDREDS_GEN if case == "gen" else _HUNDREDS_NOM)[hundreds])
+        hundreds_table = _HUNDREDS_DAT if case == "dat" else _HUNDREDS_GEN if oblique else _HUNDREDS_NOM
+        words.append(hundreds_table[hundreds])
     if 10 <= rest <= 19:
-        words.append((_TEENS_GEN if case == "gen" else _TEENS_NOM)[rest - 10])
+        words.append((_TEENS_GEN if oblique else _TEENS_NOM)[rest - 10])
         return words
     tens, ones = divmod(rest, 10)
     if tens:
-        words.append((_TENS_GEN if case == "gen" else _TENS_NOM)[tens])
+        words.append((_TENS_GEN if oblique else _TENS_NOM)[tens])
     if ones:
         words.append(_one_digit(ones, gender, case))
     return words
 
 
 def _one_digit(digit: int, gender: Gender, case: Case) -> str:
+    if case == "dat":
+        return "одной" if digit == 1 and gender == "f" else _ONES_DAT[digit]
     if case == "gen":
         if digit == 1:
             return "одной" if gender == "f" else "одного"
@@ -115,7 +140,7 @@ def cardinal(n: int, gender: Gender = "m", case: Case = "nom") -> str:
     if n < 0:
         return "минус " + cardinal(-n, gender, case)
     if n == 0:
-        return "ноля" if case == "gen" else "ноль"
+        return {"gen": "ноля", "dat": "нулю"}.get(case, "ноль")
     if n > MAX_CARDINAL:
         return digits_one_by_one(str(n))
     words: list[str] = []
@@ -234,17 +259,17 @@ def decimal(
     """
     if whole == 1 and fraction == "5" and noun_follows:
         # «1,5 часа» is said «полтора часа», «1,5 минуты» «полторы минуты».
-        if case == "gen":
+        if case in ("gen", "dat"):
             return "полутора"
         return "полторы" if gender == "f" else "полтора"
-    whole_word = "целой" if case == "gen" else "целая"
+    whole_word = "целой" if case in ("gen", "dat") else "целая"
     if plural_index(whole) != 0:
-        whole_word = "целых"
+        whole_word = "целым" if case == "dat" else "целых"
     head = f"{cardinal(whole, 'f', case)} {whole_word}"
     if len(fraction) > len(_FRACTION_STEMS):
         return f"{head} и {digits_one_by_one(fraction)}"
     count = int(fraction)
     stem = _FRACTION_STEMS[len(fraction) - 1]
-    singular_ending = "ой" if case == "gen" else "ая"
-    tail = stem + (singular_ending if plural_index(count) == 0 else "ых")
+    singular_ending = "ой" if case in ("gen", "dat") else "ая"
+    tail = stem + (singular_ending if plural_index(count) == 0 else "ым" if case == "dat" else "ых")
     return f"{head} {cardinal(count, 'f', case)} {tail}"

@@ -18,6 +18,7 @@ from voxshift.core.text_norm_ru.numerals import (
     Case,
     agree,
     cardinal,
+    dative,
     decimal,
     digit_group,
 )
@@ -74,7 +75,7 @@ def _quantity(
         if mult:
             words.append(mult.forms[1])
         if unit:
-            words.append(unit.forms[2] if mult else unit.forms[1])
+            words.append(_after_fraction(n, frac, unit, case, mult is not None))
         return " ".join(words) + (_unit_suffix(unit) if unit else "") + tail_dot
     if int_text.startswith("0") and len(int_text) > 1 and not (mult or unit):
         words.append(digit_group(int_text))  # «007»: the zeros are spoken
@@ -88,6 +89,16 @@ def _quantity(
     elif unit:
         words.append(agree(n, unit.forms, case))
     return " ".join(words) + (_unit_suffix(unit) if unit else "") + tail_dot
+
+
+def _after_fraction(n: int, frac: str, unit: Unit, case: Case, after_multiplier: bool) -> str:
+    """The unit after a fraction: genitive singular («трёх целых пяти десятых килограмма»), but
+    after «полтора» in an oblique case the plural («более полутора часов», «к полутора часам»)."""
+    if after_multiplier:
+        return unit.forms[2]
+    if n == 1 and frac == "5" and case in ("gen", "dat"):
+        return unit.forms[2] if case == "gen" else dative(unit.forms[0], plural=True)
+    return unit.forms[1]
 
 
 def _unit_suffix(unit: Unit | None) -> str:

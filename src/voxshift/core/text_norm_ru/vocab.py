@@ -114,6 +114,10 @@ GENITIVE_PREPOSITIONS = frozenset(
      "после", "кроме", "вместо", "с", "со", "у", "порядка", "мимо", "среди", "возле", "против"}
 )  # fmt: skip
 
+# A number after these is dative: «к пяти часам», «к десяти пятнадцати». «по» is left out: «по 5
+# рублей» is said «по пять рублей».
+DATIVE_PREPOSITIONS = frozenset({"к", "ко", "благодаря", "согласно", "вопреки", "навстречу"})
+
 # After these a feminine «1» is accusative: «за одну минуту», «через одну неделю».
 ACCUSATIVE_PREPOSITIONS = frozenset({"за", "на", "через", "в", "во", "про", "под", "сквозь"})
 
