@@ -261,6 +261,18 @@ def test_numerals_directly() -> None:
     assert decimal(3, "5", "dat") == "трём целым пяти десятым"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["1" * 10000, "+" + "1" * 5000, "1 " + " ".join(["000"] * 2000), "1," + "5" * 5000, "1" * 5000 + "-й"],
+    ids=["10k digits", "long phone", "2000 groups", "long fraction", "long ordinal"],
+)
+def test_huge_numbers_are_read_digit_by_digit(text: str) -> None:
+    # Python refuses int() of more than 4300 digits: the rules must never try.
+    spoken = normalize_ru(text)
+    assert not re.search("[0-9]", spoken)
+    assert len(spoken.split()) >= 1000
+
+
 _CYRILLIC_WORD = st.text(
     alphabet="абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ", min_size=1, max_size=8
 )

@@ -164,6 +164,8 @@ def digits_one_by_one(digits: str) -> str:
 def digit_group(digits: str, case: Case = "nom") -> str:
     """A group of a phone number or the minutes of a time: «05» → «ноль пять», «45» → «сорок пять»."""
     stripped = digits.lstrip("0")
+    if len(stripped) > len(str(MAX_CARDINAL)):
+        return digits_one_by_one(digits)  # and never int() of thousands of digits (Python refuses)
     zeros = len(digits) - len(stripped)
     if not stripped:
         return " ".join(["ноль"] * len(digits))

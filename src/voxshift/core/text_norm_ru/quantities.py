@@ -21,6 +21,7 @@ from voxshift.core.text_norm_ru.numerals import (
     dative,
     decimal,
     digit_group,
+    digits_one_by_one,
 )
 from voxshift.core.text_norm_ru.vocab import (
     MULTIPLIERS,
@@ -58,6 +59,8 @@ def _quantity(
         words.append("минус")
     elif sign == "+":
         words.append("плюс")
+    if len(int_text) > 20:  # a run of digits, not a quantity: read one by one (int() caps at 4300)
+        return " ".join([*words, digits_one_by_one(re.sub(SP, "", int_text))])
     n = to_int(int_text)
     if unit and unit.subunit and frac is not None and len(frac) == 2 and not mult:
         # Money with cents: «99,90 ₽» → «девяносто девять рублей девяносто копеек».

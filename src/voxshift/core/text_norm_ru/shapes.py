@@ -29,7 +29,7 @@ _SUFFIX_FORMS: dict[str, OrdinalForm] = {
 # Endings that make a cardinal genitive, not an ordinal: «5-ти» пяти, «7-ми» семи, «2-х» двух.
 _CARDINAL_GENITIVE_SUFFIXES = frozenset({"ти", "и", "ух", "ех", "ёх"})
 _INSTRUMENTAL = {2: "двумя", 3: "тремя", 4: "четырьмя"}
-ORDINAL = re.compile(r"(?=[0-9])(?<![\w.,])(?P<n>\d+)-(?P<suf>[а-яё]{1,3})(?!\w)")
+ORDINAL = re.compile(r"(?=[0-9])(?<![\w.,])(?P<n>\d{1,15})-(?P<suf>[а-яё]{1,3})(?!\w)")
 
 
 def speak_ordinal(m: re.Match[str]) -> str:
