@@ -239,14 +239,20 @@ PLAIN = [
     "Скажи, пожалуйста, который час.",
     "Ёлка стоит у окна; на улице снег!",
     "Озвучь это голосом Алёны — медленно и чётко…",
-    "Это т. н. тест без чисел? Нет.",
+    "А. С. Пушкин написал «Онегина». Т. Е. — инициалы, не сокращение.",  # capitals: initials
+    "Мама мыла раму. Дом стоял у дороги.\nНовая строка\tи табуляция.",
+    "OpenAI, API, GPU и iPhone: латиница остаётся как есть.",
     "",
 ]
 
 
-@pytest.mark.parametrize("text", PLAIN[:4] + PLAIN[5:])
+@pytest.mark.parametrize("text", PLAIN)
 def test_plain_text_is_untouched(text: str) -> None:
     assert normalize_ru(text) == text
+
+
+def test_abbreviations_in_text_without_digits_are_expanded_and_nothing_else() -> None:
+    assert normalize_ru("Это т. н. тест без чисел? Нет.") == "Это так называемый тест без чисел? Нет."
 
 
 def test_numerals_directly() -> None:
