@@ -6,6 +6,8 @@ Measures, in one run, on one English clip/sentence:
   STT  faster-whisper's WhisperModel.transcribe on the decoded clip (the engine's own settings)
        vs VoiceV2Service.transcribe(wav bytes) vs POST /v1/audio/transcriptions to `voxshift serve`
   TTS  PiperVoice.synthesize vs VoiceV2Service.synthesize(format="wav") vs POST /v1/audio/speech
+  RU   RHVoice's engine (binding) vs VoiceV2Service.synthesize(language="ru") vs POST /v1/audio/speech
+       with one Russian sentence, and its real-time factor (skipped when RHVoice is not installed)
   Throughput  8 concurrent HTTP clients vs the same model called directly one request at a time.
 
 The three paths of each operation are interleaved round by round (rotating which goes first), and
@@ -42,6 +44,8 @@ from tests.integration.server import RunningServer, start_server  # noqa: E402
 from voxshift.config import Settings  # noqa: E402
 from voxshift.engines.models import ensure_whisper_model  # noqa: E402
 from voxshift.engines.piper import PiperTTS  # noqa: E402
+from voxshift.engines.rhvoice import RHVoiceTTS  # noqa: E402
+from voxshift.engines.rhvoice.text import speakable  # noqa: E402
 from voxshift.engines.whisper import _TEMPERATURE_FALLBACK, BEAM_SIZE, WhisperSTT  # noqa: E402
 from voxshift.services.voice.service import VoiceV2Service  # noqa: E402
 from voxshift.services.wiring.engines import EngineSet, build_engines  # noqa: E402
@@ -49,6 +53,9 @@ from voxshift.services.wiring.engines import EngineSet, build_engines  # noqa: E
 # About 3 s of speech: a typical voice-message utterance, long enough that Whisper dominates.
 STT_TEXT = "The weather is lovely today and the river is calm, so we will go sailing after lunch."
 TTS_TEXT = "Thank you for calling. Your order has been shipped and will arrive on Friday."
+RU_TEXT = "Добрый день! Ваш заказ доставят 25 декабря с 10:00 до 14:00, стоимость 1 500 рублей."
+RU_VOICE = "Aleksandr-hq"  # what the service picks for voice "onyx" and for no voice
+RU_REPS = 15  # ~0.3 s per call
 STT_REPS = 9  # ~1.1-1.5 s per call and three paths: ~35 s
 TTS_REPS = 25  # ~0.2 s per call
 DECODE_REPS = 25  # the upload's decode + resample alone, ~10 ms
@@ -62,6 +69,7 @@ QUEUE_SIZE = 2 * CLIENTS
 
 GOAL_STT_SERVICE_OVER_DIRECT = 1.05
 GOAL_STT_CONCURRENT8_THROUGHPUT = 0.9
+GOAL_RU_SERVICE_OVER_DIRECT = 1.05  # as for Piper
 
 MODELS_DIR = Path(
     os.environ.get("VOXSHIFT_TEST_MODELS_DIR") or Path.home() / ".cache" / "voxshift-test-models"
@@ -168,6 +176,57 @@ class Bench:
         )
         self._check(response)
         return response
+
+    def ru_direct_sync(self) -> bytes:
+        rhvoice = self.engines.tts["rhvoice"]
+        assert isinstance(rhvoice, RHVoiceTTS)
+        # RHVoiceTTS._synthesize_sync minus the service: a lent engine, the normalized text.
+        with rhvoice.engines.engine() as engine:
+            return engine.speak(speakable(RU_TEXT, "ru"), RU_VOICE, 1.0)[0]
+
+    async def ru_service(self) -> bytes:
+        result = await self.service.synthesize(RU_TEXT, language="ru", format="wav", voice="onyx")
+        assert result.provider_used == "rhvoice", result.provider_used
+        return result.audio
+
+    async def ru_http(self) -> httpx.Response:
+        # No language: the service guesses Russian from the Cyrillic script, as for any OpenAI client.
+        response = await self.http.post(
+            f"{self.server.url}/v1/audio/speech",
+            json={"model": "tts-1", "voice": "onyx", "input": RU_TEXT, "response_format": "wav"},
+        )
+        self._check(response)
+        if response.headers.get("x-voxshift-provider") != "rhvoice":
+            raise RuntimeError(f"Russian answered by {response.headers.get('x-voxshift-provider')}")
+        return response
+
+    async def russian(self) -> None:
+        if not self.engines.tts["rhvoice"].info().availability.available:
+            self.results["ru_skipped"] = self.engines.tts["rhvoice"].info().availability.reason
+            return
+        ru: dict[str, Callable[[], Awaitable[object]]] = {
+            "ru_direct": lambda: asyncio.sleep(0, self.ru_direct_sync()),
+            "ru_service": self.ru_service,
+            "ru_http": self.ru_http,
+        }
+        await interleaved(ru, 2, Timings())  # warm-up: voice data, first requests
+        timings = Timings()
+        await interleaved(ru, RU_REPS, timings)
+        audio_s = len(self.ru_direct_sync()) / 2 / 24_000
+        for name in ru:
+            self.results[f"{name}_ms"] = round(timings.median_ms(name), 1)
+            low, high = timings.spread_ms(name)
+            self.results[f"{name}_min_ms"] = round(low, 1)
+            self.results[f"{name}_max_ms"] = round(high, 1)
+        for path in ("service", "http"):
+            paired = zip(timings.samples[f"ru_{path}"], timings.samples["ru_direct"], strict=True)
+            self.results[f"ru_{path}_over_direct"] = round(statistics.median(a / b for a, b in paired), 3)
+            self.results[f"ru_{path}_over_direct_of_medians"] = round(
+                timings.median_ms(f"ru_{path}") / timings.median_ms("ru_direct"), 3
+            )
+        self.results["ru_audio_s"] = round(audio_s, 3)
+        self.results["ru_direct_rtf"] = round(timings.median_ms("ru_direct") / 1000 / audio_s, 4)
+        self.results["ru_service_rtf"] = round(timings.median_ms("ru_service") / 1000 / audio_s, 4)
 
     def _check(self, response: httpx.Response) -> None:
         if response.status_code != 200:
@@ -291,12 +350,22 @@ def print_table(results: dict[str, Any]) -> None:
     print(row("PiperVoice.synthesize", "tts_direct"))
     print(row("VoiceV2Service.synthesize (wav)", "tts_service"))
     print(row("POST /v1/audio/speech (wav)", "tts_http"))
+    if "ru_direct_ms" in results:
+        print(f"  Russian TTS (RHVoice), {RU_REPS} rounds, {results['ru_audio_s']:.2f} s of speech")
+        print(row("RHVoice engine (binding, lent engine)", "ru_direct"))
+        print(row("VoiceV2Service.synthesize (ru, wav)", "ru_service"))
+        print(row("POST /v1/audio/speech (Cyrillic, wav)", "ru_http"))
+        print(
+            f"  {'real-time factor direct / service':<44} {results['ru_direct_rtf']:>9.4f} / "
+            f"{results['ru_service_rtf']:.4f}"
+        )
     print(f"ratios {'(per-round, median)':>46} {'(of medians)':>20}")
     for key in (
         "stt_service_over_direct",
         "stt_http_over_direct",
         "tts_service_over_direct",
         "tts_http_over_direct",
+        *(("ru_service_over_direct", "ru_http_over_direct") if "ru_direct_ms" in results else ()),
     ):
         print(f"  {key:<44} {results[key]:>9.3f} {results[key + '_of_medians']:>20.3f}")
     print(
@@ -353,6 +422,7 @@ async def main() -> None:
                 bench = Bench(service, engines, server, http, clip.audio, clip.duration_seconds)
                 bench.results["clip_s"] = round(clip.duration_seconds, 3)
                 await bench.latency()
+                await bench.russian()
                 await bench.throughput()
                 results = bench.results
                 results["cache_hits"] = bench.cache_hits
@@ -373,6 +443,10 @@ async def main() -> None:
         results["stt_concurrent8_throughput_ratio"] >= GOAL_STT_CONCURRENT8_THROUGHPUT
     )
     results["goal_no_503_met"] = results["stt_concurrent8_503s"] == 0
+    if "ru_service_over_direct" in results:
+        results["goal_ru_service_over_direct_met"] = (
+            results["ru_service_over_direct"] <= GOAL_RU_SERVICE_OVER_DIRECT
+        )
     print_table(results)
     print(json.dumps(results))
 

@@ -72,6 +72,11 @@ class RHVoiceTTS:
             raise ProviderUnavailable(self.name, loaded)
         return loaded
 
+    @property
+    def engines(self) -> EnginePool:
+        """The engines syntheses borrow (the benchmark's direct path); ProviderUnavailable if missing."""
+        return self._checked()[1]
+
     def load(self) -> None:
         """Load the library and its voice list (blocking, idempotent); a missing library is only
         reported (info), never raised: the chain then moves on to espeak-ng."""
