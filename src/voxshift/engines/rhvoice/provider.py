@@ -14,7 +14,7 @@ from pathlib import Path
 from voxshift.config import Settings
 from voxshift.core.language import base_code
 from voxshift.engines.base import Availability, EngineInfo, Speech, TTSRequest
-from voxshift.engines.pool import InferencePool
+from voxshift.engines.pool import InferencePool, PoolDeadlineExceeded
 from voxshift.engines.rhvoice.binding import EnginePool, Library, Sink, Voice
 from voxshift.engines.rhvoice.text import speakable
 from voxshift.engines.rhvoice.voices import ALIASES, DEFAULT_VOICE, describe, is_permissive, resolve_voice
@@ -127,9 +127,9 @@ class RHVoiceTTS:
         sink = Sink()
         try:
             return await self._pool.run(self._synthesize_sync, text, voice, speed, sink)
-        except asyncio.CancelledError:
-            # The chain's timeout or the client went away: stop RHVoice at its next audio chunk so
-            # the worker and the engine are free at once instead of finishing unheard audio.
+        except (asyncio.CancelledError, PoolDeadlineExceeded):
+            # The chain's timeout, the pool's deadline or the client went away: stop RHVoice at its
+            # next audio chunk so the worker and its engine are free at once, not after unheard audio.
             sink.stop = True
             raise
 
