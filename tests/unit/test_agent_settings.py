@@ -275,6 +275,7 @@ def test_v2_engines_and_legacy_providers_are_accepted() -> None:
         "providers": [
             {"provider": "whisper", "stt_config": {"model": "whisper-base"}},
             {"provider": "piper", "tts_config": {"model": "piper", "voice": "joe"}},
+            {"provider": "rhvoice", "tts_config": {"model": "rhvoice", "voice": "aleksandr-hq"}},
             {"provider": "espeak", "tts_config": {"model": "espeak-ng", "voice": "ru"}},
             {"provider": "openai"},
             {"provider": "yandex"},
@@ -282,7 +283,9 @@ def test_v2_engines_and_legacy_providers_are_accepted() -> None:
         ]
     }
     names = [p.provider for p in validate_agent_settings(document).providers]
-    assert names == ["whisper", "piper", "espeak", "openai", "yandex", "google"]
+    assert names == ["whisper", "piper", "rhvoice", "espeak", "openai", "yandex", "google"]
+    error = rejects({"providers": [{"provider": "rhvoice", "stt_config": {"model": "general"}}]})
+    assert error.param == "providers[0].stt_config" and "text-to-speech only" in error.message
 
 
 def test_one_sided_engines_refuse_the_other_side() -> None:

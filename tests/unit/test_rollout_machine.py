@@ -547,7 +547,7 @@ def test_pause_and_resume_by_a_person() -> None:
 
 def test_a_paused_rollout_does_not_resume_under_a_person_s_kill_switch() -> None:
     paused = pause(at(1), T0 + 60, "erin", "incident").after
-    with pytest.raises(RolloutRefused, match="kill switch is on.*turn it back on first"):
+    with pytest.raises(RolloutRefused, match=r"kill switch is on.*turn it back on first"):
         resume(PLAN, paused, T0 + 120, "erin", "back", killed=True)
     assert resume(PLAN, paused, T0 + 120, "erin", "back", killed=False).after.state == "running"
     # A rollback whose on_failure threw the switch is resumed by re-applying the phase's target.

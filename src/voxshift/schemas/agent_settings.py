@@ -29,11 +29,11 @@ from voxshift.errors import InvalidRequest
 # voxshift's engines first, then the legacy ``VoiceProvider`` enum (openai, google, yandex). Google is
 # accepted so that migrated settings keep their provider list; voxshift has no Google engine and
 # skips it at run time, exactly as the legacy did in practice (its Google results never validated).
-V2_PROVIDERS = ("whisper", "piper", "espeak", "openai", "yandex")
+V2_PROVIDERS = ("whisper", "piper", "rhvoice", "espeak", "openai", "yandex")
 LEGACY_PROVIDERS = ("openai", "google", "yandex")
-ProviderName = Literal["whisper", "piper", "espeak", "openai", "yandex", "google"]
+ProviderName = Literal["whisper", "piper", "rhvoice", "espeak", "openai", "yandex", "google"]
 _NO_TTS = frozenset({"whisper"})  # speech-to-text only
-_NO_STT = frozenset({"piper", "espeak"})  # text-to-speech only
+_NO_STT = frozenset({"piper", "rhvoice", "espeak"})  # text-to-speech only
 
 # Legacy STTModel / TTSModel enums, plus the model names of voxshift's own engines.
 STTModel = Literal[
@@ -66,6 +66,7 @@ TTSModel = Literal[
     # voxshift
     "gpt-4o-mini-tts",
     "piper",
+    "rhvoice",
     "espeak-ng",
 ]
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "ogg"]
