@@ -167,7 +167,7 @@ def _change(
     outcome = run(go())
     t = outcome.transition
     if as_json:
-        typer.echo(json.dumps(_outcome_json(outcome), indent=2, sort_keys=True))
+        typer.echo(json.dumps(outcome.to_json(), indent=2, sort_keys=True))
         return
     if t is None:
         typer.echo(
@@ -185,28 +185,6 @@ def describe(t: Transition) -> str:
         f"STT {a.stt}% TTS {a.tts}%{'' if a.enabled else ', kill switch off'}; "
         f"features: {', '.join(sorted(a.features)) or '-'}): {t.reason}"
     )
-
-
-def _outcome_json(outcome: Outcome) -> dict[str, Any]:
-    t = outcome.transition
-    return {
-        "dry_run": outcome.dry_run,
-        "changed": outcome.changed,
-        "state": outcome.state.state,
-        "transition": None
-        if t is None
-        else {
-            "kind": t.kind,
-            "seq": t.seq,
-            "from": t.before.state,
-            "to": t.after.state,
-            "phase": t.after.phase,
-            "step": t.after.step,
-            "target": t.after.target.to_json(),
-            "reason": t.reason,
-            "actor": t.actor,
-        },
-    }
 
 
 @rollout_app.command("start")

@@ -53,17 +53,7 @@ def status_command(ctx: typer.Context, as_json: AsJson = False) -> None:
         from voxshift.services.sunset.open import open_sunset
 
         async with open_sunset(settings) as (sunset, legacy):
-            doc, version = await sunset.document()
-            facts = await sunset.facts()
-            return {
-                "version": version,
-                "phases": {p: doc["phases"].get(p, {"status": "not_started"}) for p in PHASES},
-                "validation": doc.get("validation"),
-                "legacy": legacy.describe(),
-                "legacy_read_only": sunset.flags.config.legacy_read_only,
-                "last_legacy_write_at": facts.last_legacy_write_at,
-                "backup_verified_at": facts.backup_verified_at,
-            }
+            return await sunset.status(legacy.describe())
 
     status = run(go())
     if as_json:

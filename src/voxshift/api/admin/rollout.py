@@ -23,10 +23,9 @@ from voxshift.api.admin.models import (
     RolloutStatus,
 )
 from voxshift.api.deps import runtime
-from voxshift.core.rollout.machine import Transition
 from voxshift.errors import InvalidRequest
 from voxshift.services.audit.trail import rollout_history
-from voxshift.services.rollout.controller import Command, Outcome, RolloutController
+from voxshift.services.rollout.controller import Command, RolloutController
 from voxshift.services.wiring.rollout import open_rollout
 
 router = APIRouter(tags=["admin: rollout"])
@@ -40,32 +39,6 @@ async def controller(request: Request, *, notify: bool = True) -> AsyncIterator[
         return
     async with open_rollout(rt.settings, notify=notify) as opened:
         yield opened
-
-
-def transition_json(t: Transition | None) -> dict[str, Any] | None:
-    if t is None:
-        return None
-    return {
-        "kind": t.kind,
-        "seq": t.seq,
-        "from": t.before.state,
-        "to": t.after.state,
-        "phase": t.after.phase,
-        "step": t.after.step,
-        "target": t.after.target.to_json(),
-        "reason": t.reason,
-        "actor": t.actor,
-    }
-
-
-def outcome_json(outcome: Outcome) -> dict[str, Any]:
-    """As `voxshift rollout <command> --json`."""
-    return {
-        "dry_run": outcome.dry_run,
-        "changed": outcome.changed,
-        "state": outcome.state.state,
-        "transition": transition_json(outcome.transition),
-    }
 
 
 async def status_of(request: Request) -> dict[str, Any]:
@@ -102,7 +75,7 @@ async def _command(request: Request, name: Command, body: RolloutCommandBody, ac
         reason = "dry run"
     async with controller(request, notify=not body.dry_run) as c:
         outcome = await c.command(name, actor=actor, reason=reason, force=body.force, dry_run=body.dry_run)
-    return outcome_json(outcome)
+    return outcome.to_json()
 
 
 def _route(name: Command, summary: str) -> None:

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Query, Request
 from voxshift.api.admin.auth import Operator, Viewer
 from voxshift.api.admin.models import CHANGE, READ, FreeForm, SunsetResolved, SunsetRunBody, errors
 from voxshift.api.deps import runtime
-from voxshift.core.sunset.phases import PHASES
 from voxshift.errors import InvalidRequest
 from voxshift.services.sunset.cleanup import cleanup
 from voxshift.services.sunset.migrate import migrate, open_journal, resolve
@@ -27,17 +26,7 @@ async def status(request: Request, _: Viewer) -> dict[str, Any]:
     """The stored sunset state (as `voxshift sunset status --json`): each phase's status, by whom
     and why, the last validation, the legacy's description, read-only flag, last legacy write."""
     async with open_sunset(runtime(request).settings) as (sunset, legacy):
-        doc, version = await sunset.document()
-        facts = await sunset.facts()
-        return {
-            "version": version,
-            "phases": {p: doc["phases"].get(p, {"status": "not_started"}) for p in PHASES},
-            "validation": doc.get("validation"),
-            "legacy": legacy.describe(),
-            "legacy_read_only": sunset.flags.config.legacy_read_only,
-            "last_legacy_write_at": facts.last_legacy_write_at,
-            "backup_verified_at": facts.backup_verified_at,
-        }
+        return await sunset.status(legacy.describe())
 
 
 @router.get("/sunset/plan", response_model=list[FreeForm], responses=READ)

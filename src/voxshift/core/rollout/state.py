@@ -147,3 +147,17 @@ class Transition:
     before: RolloutState
     after: RolloutState
     numbers: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """What `voxshift rollout <command> --json` and the admin API show of a transition."""
+        return {
+            "kind": self.kind,
+            "seq": self.seq,
+            "from": self.before.state,
+            "to": self.after.state,
+            "phase": self.after.phase,
+            "step": self.after.step,
+            "target": self.after.target.to_json(),
+            "reason": self.reason,
+            "actor": self.actor,
+        }

@@ -102,6 +102,15 @@ class Outcome:
     def changed(self) -> bool:
         return self.transition is not None and not self.dry_run
 
+    def to_json(self) -> dict[str, Any]:
+        t = self.transition
+        return {
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "state": self.state.state,
+            "transition": None if t is None else t.to_json(),
+        }
+
 
 class RolloutController:
     def __init__(

@@ -153,6 +153,21 @@ class SunsetService:
             return {"phases": {}, "validation": None}, 0
         return dict(stored.value), stored.version
 
+    async def status(self, legacy: dict[str, str]) -> dict[str, Any]:
+        """The stored state as `voxshift sunset status --json` and the admin API show it; ``legacy``
+        is the legacy's description (``LegacyData.describe()``)."""
+        doc, version = await self.document()
+        facts = await self.facts()
+        return {
+            "version": version,
+            "phases": {p: doc["phases"].get(p, {"status": "not_started"}) for p in PHASES},
+            "validation": doc.get("validation"),
+            "legacy": legacy,
+            "legacy_read_only": self.flags.config.legacy_read_only,
+            "last_legacy_write_at": facts.last_legacy_write_at,
+            "backup_verified_at": facts.backup_verified_at,
+        }
+
     async def facts(self, *, confirmed: bool = False) -> Facts:
         doc, _ = await self.document()
         now = self.clock()
