@@ -3,33 +3,15 @@ token per name, idempotent revoke, the lookup cache and the once-a-minute use st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import text
 
 from voxshift.errors import Conflict, InvalidRequest, NotFound, StoreUnavailable
 from voxshift.services.tokens.service import TokenService, Unauthorized, hash_token
-from voxshift.stores.db.engine import Database, upgrade
+from voxshift.stores.db.engine import Database
 from voxshift.stores.db.tokens import TokenRepository
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'settings.db'}"
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade(db_url)
-    database = Database(db_url)
-    yield database
-    await database.aclose()
 
 
 class Clock:

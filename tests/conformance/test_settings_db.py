@@ -59,21 +59,6 @@ ODD_IDS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'settings.db'}"
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade(db_url)
-    database = Database(db_url)
-    yield database
-    await database.aclose()
-
-
 def _tables(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names())
 

@@ -3,14 +3,11 @@ writes and looks up with must mean the same thing on both."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
-from voxshift.stores.db.engine import Database, upgrade
+from voxshift.stores.db.engine import Database
 from voxshift.stores.db.journal import JournalEntry, SunsetJournal
 
 ODD_KEYS = [
@@ -23,19 +20,9 @@ ODD_KEYS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite+aiosqlite:///{tmp_path / 'settings.db'}"
-
-
-@pytest_asyncio.fixture(loop_scope="function")
-async def journal(db_url: str) -> AsyncIterator[SunsetJournal]:
-    await upgrade(db_url)
-    database = Database(db_url)
-    yield SunsetJournal(database)
-    await database.aclose()
+@pytest.fixture
+def journal(db: Database) -> SunsetJournal:
+    return SunsetJournal(db)
 
 
 async def test_rows_round_trip_with_every_field_and_odd_keys(journal: SunsetJournal) -> None:
