@@ -30,7 +30,7 @@ from voxshift.stores.state.base import Batch, encode_key
 if TYPE_CHECKING:
     from voxshift.services.sunset.migrate import MigrationRun
 
-KEY_PAGE = 500  # keys per scripted read and per journal transaction
+KEY_PAGE = 500  # keys per scripted read (journal rows are committed in batches: JOURNAL_BATCH)
 PAGES_IN_FLIGHT = 3
 
 
