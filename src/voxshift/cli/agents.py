@@ -44,17 +44,6 @@ async def open_service(state: State) -> AsyncIterator[AgentSettingsService]:
         yield service
 
 
-def _record(stored: StoredAgentSettings) -> dict[str, Any]:
-    return {
-        "agent_id": stored.agent_id,
-        "version": stored.version,
-        "created_at": stored.created_at.isoformat(),
-        "updated_at": stored.updated_at.isoformat(),
-        "updated_by": stored.updated_by,
-        "settings": stored.settings.to_json(),
-    }
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
@@ -89,7 +78,7 @@ def list_command(
 
     records = run(go())
     if as_json:
-        typer.echo(_dumps([_record(r) for r in records]))
+        typer.echo(_dumps([r.to_json() for r in records]))
         return
     if not records:
         typer.echo("no agents have voice settings", err=True)
@@ -120,7 +109,7 @@ def show_command(
         async with open_service(state) as service:
             return await service.require(agent_id, fresh=True)
 
-    typer.echo(_dumps(_record(run(go()))))
+    typer.echo(_dumps(run(go()).to_json()))
 
 
 @agents_app.command("set")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 
 from voxshift.cli.common import table
+from voxshift.core.flag_config import stored_diff
 from voxshift.core.flags import ANONYMOUS_KEY, OPERATIONS, FlagConfig, bucket, decide, diff, feature_name
 from voxshift.errors import EXIT_USAGE, InvalidRequest
 
@@ -121,7 +122,7 @@ def history_table(changes: Sequence[FlagChange]) -> str:
             c.changed_at.strftime("%Y-%m-%d %H:%M:%S"),
             str((c.new_value or {}).get("version", "?")),
             c.actor,
-            "; ".join(_diff_values(c.old_value, c.new_value)) or "-",
+            "; ".join(stored_diff(c.old_value, c.new_value)) or "-",
             c.reason or "-",
         ]
         for c in changes
@@ -137,14 +138,5 @@ def change_record(change: FlagChange) -> dict[str, Any]:
         "reason": change.reason,
         "old": change.old_value,
         "new": change.new_value,
-        "changes": _diff_values(change.old_value, change.new_value),
+        "changes": stored_diff(change.old_value, change.new_value),
     }
-
-
-def _diff_values(old: Any, new: Any) -> list[str]:
-    try:
-        if old is None:  # the first row: what differs from the defaults is what matters
-            return ["created", *diff(FlagConfig(), FlagConfig.from_json(new))]
-        return diff(FlagConfig.from_json(old), FlagConfig.from_json(new))
-    except InvalidRequest:
-        return ["(not a readable flag config)"]

@@ -249,6 +249,18 @@ def diff(old: FlagConfig | None, new: FlagConfig) -> list[str]:
     ]
 
 
+def stored_diff(old: Any, new: Any) -> list[str]:
+    """``diff`` of two stored flag documents (an audit row's old and new values), as `voxshift flags
+    history` and the admin audit word it: the first row (no old) lists what differs from the
+    defaults, and a document that no longer parses says so instead of failing the listing."""
+    try:
+        if old is None:
+            return ["created", *diff(FlagConfig(), FlagConfig.from_json(new))]
+        return diff(FlagConfig.from_json(old), FlagConfig.from_json(new))
+    except InvalidRequest:
+        return ["(not a readable flag config)"]
+
+
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in doc.items():

@@ -195,6 +195,17 @@ class StoredAgentSettings:
     updated_at: datetime
     updated_by: str | None
 
+    def to_json(self) -> dict[str, Any]:
+        """As `voxshift agents show` and the admin API answer it."""
+        return {
+            "agent_id": self.agent_id,
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "updated_by": self.updated_by,
+            "settings": self.settings.to_json(),
+        }
+
 
 def validate_agent_settings(data: object) -> AgentVoiceSettings:
     """Validate a settings document; any problem becomes one InvalidRequest naming the field path."""

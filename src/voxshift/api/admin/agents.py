@@ -11,22 +11,10 @@ from voxshift.api.admin.auth import Operator, Viewer
 from voxshift.api.admin.models import CHANGE, AgentDeleted, AgentList, AgentPut, AgentRecord, errors
 from voxshift.api.deps import runtime
 from voxshift.errors import InvalidRequest
-from voxshift.schemas.agent_settings import StoredAgentSettings, validate_agent_settings
+from voxshift.schemas.agent_settings import validate_agent_settings
 
 router = APIRouter(tags=["admin: agents"])
 AgentId = Annotated[str, Path(min_length=1, max_length=128)]
-
-
-def record(stored: StoredAgentSettings) -> dict[str, Any]:
-    """As `voxshift agents show`."""
-    return {
-        "agent_id": stored.agent_id,
-        "version": stored.version,
-        "created_at": stored.created_at.isoformat(),
-        "updated_at": stored.updated_at.isoformat(),
-        "updated_by": stored.updated_by,
-        "settings": stored.settings.to_json(),
-    }
 
 
 @router.get("/agents", response_model=AgentList, responses=errors(400))
@@ -39,7 +27,7 @@ async def list_agents(
     """Agents with stored voice settings, by id; page with `after`."""
     page = await runtime(request).backends.agent_settings.list(after=after, limit=limit)
     return {
-        "items": [record(s) for s in page],
+        "items": [s.to_json() for s in page],
         "next_after": page[-1].agent_id if len(page) == limit else None,
     }
 
@@ -47,7 +35,7 @@ async def list_agents(
 @router.get("/agents/{agent_id}", response_model=AgentRecord, responses=errors(400, 404))
 async def get_agent(request: Request, agent_id: AgentId, _: Viewer) -> dict[str, Any]:
     """One agent's stored settings (from the database, not the cache); 404 when it has none."""
-    return record(await runtime(request).backends.agent_settings.require(agent_id, fresh=True))
+    return (await runtime(request).backends.agent_settings.require(agent_id, fresh=True)).to_json()
 
 
 @router.put("/agents/{agent_id}", response_model=AgentRecord, responses=CHANGE)
@@ -61,7 +49,7 @@ async def put_agent(request: Request, agent_id: AgentId, body: AgentPut, who: Op
         raise InvalidRequest(f"invalid voice settings: {exc.message}", param=param) from None
     service = runtime(request).backends.agent_settings
     saved = await service.put(agent_id, validated, expected_version=body.expected_version, actor=who.actor)
-    return record(saved)
+    return saved.to_json()
 
 
 @router.delete("/agents/{agent_id}", response_model=AgentDeleted, responses=errors(400, 403, 404, 409))

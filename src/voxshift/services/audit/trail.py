@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from voxshift.core.flags import FlagConfig, diff
-from voxshift.errors import InvalidRequest
+from voxshift.core.flag_config import stored_diff
 from voxshift.services.flags.store import DB_KEY
 from voxshift.services.sunset.phases import SUNSET_KEY
 from voxshift.stores.db.engine import Database
@@ -24,16 +23,6 @@ def _iso(at: datetime) -> str:
     return at.isoformat()
 
 
-def flag_diff(old: Any, new: Any) -> list[str]:
-    """What a flag change did, as `voxshift flags history` words it."""
-    try:
-        if old is None:  # the first row: what differs from the defaults is what matters
-            return ["created", *diff(FlagConfig(), FlagConfig.from_json(new))]
-        return diff(FlagConfig.from_json(old), FlagConfig.from_json(new))
-    except InvalidRequest:
-        return ["(not a readable flag config)"]
-
-
 def flag_record(change: FlagChange) -> dict[str, Any]:
     return {
         "id": change.id,
@@ -42,7 +31,7 @@ def flag_record(change: FlagChange) -> dict[str, Any]:
         "reason": change.reason,
         "old": change.old_value,
         "new": change.new_value,
-        "changes": flag_diff(change.old_value, change.new_value),
+        "changes": stored_diff(change.old_value, change.new_value),
     }
 
 
@@ -83,7 +72,7 @@ async def audit_trail(db: Database, limit: int) -> list[dict[str, Any]]:
         if c.key == SUNSET_KEY:
             kind, summary = "sunset", _sunset_summary(c)
         else:
-            kind, summary = "flags", "; ".join(flag_diff(c.old_value, c.new_value)) or "no change"
+            kind, summary = "flags", "; ".join(stored_diff(c.old_value, c.new_value)) or "no change"
         items.append(
             (
                 c.changed_at,
