@@ -249,6 +249,12 @@ def shown_audit(page: Page) -> list[list[Any]]:
     return rows
 
 
+def js_text(value: float) -> str:
+    """JavaScript's ``String(number)``, which the page uses for raw numbers: one number type, so a
+    whole float has no ".0" (1539.0 shows as "1539"); otherwise the same shortest form as Python's."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def rate_text(value: float | None) -> str:
     """The page's rendering of a rate (documented in app.js): a percentage, two decimals, rounded
     half up as JavaScript's toFixed does on the double's exact value."""
@@ -310,7 +316,7 @@ def test_the_operator_sees_the_apis_numbers_pauses_and_kills(page: Page, stack: 
             rate_text(m["error_rates"][op]["voice_v2"])
         )
         p95 = m["latency_metrics"][op]["voice_v2"]["p95_ms"]
-        expect(page.get_by_test_id(f"metric-{op}-v2-p95")).to_have_text("—" if p95 is None else str(p95))
+        expect(page.get_by_test_id(f"metric-{op}-v2-p95")).to_have_text("—" if p95 is None else js_text(p95))
     # Provider availability, as the replica's /readyz says (one replica here).
     ready = httpx.get(stack.server.url + "/readyz", timeout=10).json()
     expect(page.get_by_test_id("ready-status")).to_have_attribute("data-value", json.dumps(ready["status"]))
